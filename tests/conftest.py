@@ -1,0 +1,45 @@
+"""Shared fixtures: an isolated cache per test session, real-data discovery, synthetic folders."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data" / "movielens"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory):
+    "Parsed-frame cache and digest memo go to a temporary folder, never the user's cache."
+    old = os.environ.get("MOVIEREC_CACHE_DIR")
+    os.environ["MOVIEREC_CACHE_DIR"] = str(tmp_path_factory.mktemp("movierec-cache"))
+    yield
+    if old is None: os.environ.pop("MOVIEREC_CACHE_DIR", None)
+    else: os.environ["MOVIEREC_CACHE_DIR"] = old
+
+
+def _real_root() -> Path | None:
+    for cand in (os.environ.get("MOVIEREC_DATA_DIR"), SHARED_DATA):
+        if cand and (Path(cand) / "ml-100k" / "u.data").is_file():
+            return Path(cand)
+    return None
+
+
+@pytest.fixture(scope="session")
+def real_root() -> Path:
+    "Folder of real MovieLens copies ($MOVIEREC_DATA_DIR or ../shared/data/movielens); skips when absent."
+    root = _real_root()
+    if root is None:
+        pytest.skip("real MovieLens data not found: set MOVIEREC_DATA_DIR or place ../shared/data/movielens "
+                    "beside the repository (ml-100k, ml-latest-small, ml-1m-partial)")
+    return root
+
+
+@pytest.fixture(scope="session")
+def synthetic_100k(tmp_path_factory) -> Path:
+    "A small synthetic ml-100k folder (200 users, 400 movies, 8,000 ratings)."
+    from movierec_nb.data import write_synthetic
+    return write_synthetic(tmp_path_factory.mktemp("syn") / "ml-100k", "ml-100k", n_users=200, n_items=400,
+                           n_ratings=8000, seed=7)

@@ -1,0 +1,82 @@
+"""End-to-end: chapters run through papermill into reports; the reproduce and bench commands; README sync."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from movierec_nb import reproduce as R
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_data_chapter_report_in_test_profile(tmp_path):
+    assert R.main(["--profile", "test", "--reports", str(tmp_path)]) == 0
+    report = tmp_path / "data" / "synthetic-test.ipynb"
+    assert report.exists() and not list(tmp_path.rglob("*.partial.ipynb"))
+    m = json.loads((tmp_path / "data" / "synthetic-test.metrics.json").read_text())
+    assert m["summary"]["ratings"] == 20_000 and m["summary"]["users"] == 300
+    assert sum(m["ratings_by_value"].values()) == 20_000
+    man = m["manifest"]
+    assert man["params"]["profile"] == "test" and man["finished"] and man["packages"]["pandas"]
+    assert man["data"][0]["verified"] is True and "synthetic" in man["data"][0]["origin"]
+    assert set(man["git"]) >= {"commit", "dirty"}
+    assert (tmp_path / "data" / "figures" / "synthetic-test-overview.png").stat().st_size > 10_000
+
+
+def test_quick_profile_on_real_data(real_root, tmp_path):
+    assert R.main(["--profile", "quick", "--chapter", "data", "--reports", str(tmp_path), "--data-dir", str(real_root)]) == 0
+    got = {p.name for p in (tmp_path / "data").glob("*.metrics.json")}
+    assert got == {"ml-100k-quick.metrics.json", "ml-latest-small-quick.metrics.json", "ml-1m-partial-quick.metrics.json"}
+    small = json.loads((tmp_path / "data" / "ml-latest-small-quick.metrics.json").read_text())
+    assert small["summary"]["ratings"] == 100_836 and small["manifest"]["warnings"] == []
+    half = json.loads((tmp_path / "data" / "ml-1m-partial-quick.metrics.json").read_text())
+    assert half["summary"]["ratings"] == 487_650 and half["summary"]["verified"] is False
+    assert any("verify=False" in w for w in half["manifest"]["warnings"])
+
+
+def test_missing_data_stops_or_keeps_going(tmp_path, capsys):
+    empty = tmp_path / "nodata"
+    empty.mkdir()
+    assert R.main(["--profile", "quick", "--reports", str(tmp_path / "r"), "--data-dir", str(empty)]) == 2
+    err = capsys.readouterr().err
+    assert f"missing data for data/ml-100k: {empty / 'ml-100k'}" in err and "--keep-going" in err
+    assert R.main(["--profile", "quick", "--reports", str(tmp_path / "r"), "--data-dir", str(empty), "--keep-going"]) == 0
+    assert "skipped (missing data): data/ml-100k, data/ml-latest-small, data/ml-1m-partial" in capsys.readouterr().out
+
+
+def test_failed_chapter_keeps_partial_output_and_no_report(tmp_path):
+    run = R.Run("data", "01_data.ipynb", "broken", {"dataset": "ml-10k"})
+    with pytest.raises(R.ChapterFailed, match=r"01_data.ipynb \(broken, test\) failed in cell .*unknown dataset 'ml-10k'"):
+        R.execute(run, "test", tmp_path, progress=False)
+    assert (tmp_path / "data" / "broken-test.failed.ipynb").exists()
+    assert not (tmp_path / "data" / "broken-test.ipynb").exists()
+
+
+def test_unknown_chapter_is_an_error(tmp_path):
+    with pytest.raises(SystemExit, match="chapters: data"):
+        R.main(["--profile", "test", "--chapter", "nope", "--reports", str(tmp_path)])
+
+
+def test_readme_is_generated_from_index():
+    assert (ROOT / "README.md").read_text(encoding="utf-8") == R.render_readme(), \
+        "README.md is stale: run `.venv/bin/python -m movierec_nb.reproduce --readme`"
+
+
+def test_bench_command_runs_small(tmp_path):
+    out = tmp_path / "bench.json"
+    p = subprocess.run([sys.executable, "-m", "movierec_nb.bench", "--only", "data-load", "--ratings", "100000",
+                        "--json", str(out)], capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr
+    rows = json.loads(out.read_text())["results"]
+    assert any(r["measure"].startswith("cold load") and r["value"] > 0 for r in rows)
+    assert "cached load" in p.stdout
+
+
+def test_bench_rejects_unknown_name():
+    from movierec_nb.bench import run_benchmarks
+    with pytest.raises(ValueError, match="valid: data-load"):
+        run_benchmarks(["nope"])
