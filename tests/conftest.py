@@ -5,6 +5,11 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Property tests explore a fixed, seeded sequence of examples: a red CI run can be replayed exactly.
+settings.register_profile("movierec", derandomize=True, deadline=None)
+settings.load_profile("movierec")
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data" / "movielens"
