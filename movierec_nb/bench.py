@@ -21,7 +21,8 @@ import pandas as pd
 from .core import ENV_CACHE_DIR, cache_dir
 
 # %% auto #0
-__all__ = ['BENCHMARKS', 'synthetic_dataset', 'bench_data_load', 'bench_splits', 'bench_trainer', 'run_benchmarks', 'main']
+__all__ = ['BENCHMARKS', 'synthetic_dataset', 'bench_data_load', 'bench_splits', 'bench_trainer', 'bench_baselines',
+           'run_benchmarks', 'main']
 
 # %% ../nbs/21_bench.ipynb #1e3dce68
 def _measure(code: str, env: dict[str, str] | None = None) -> dict:
@@ -152,9 +153,43 @@ def bench_trainer(n_samples: int = 2_000_000, batch_size: int = 4096, seed: int 
             _row("trainer", "Trainer, samples/s", trainer_best, "samples/s", None, lower_is_better=False),
             _row("trainer", "Trainer / bare loop", trainer_best / bare_best, "ratio", 0.9, lower_is_better=False)]
 
+# %% ../nbs/21_bench.ipynb #1f160710
+def bench_baselines(seed: int = 0) -> list[dict]:
+    "Fit + full-catalogue scoring time of user/item Pearson k-NN and EASE on ml-1m-partial (or a synthetic stand-in)."
+    import warnings
+    import numpy as np
+    from movierec_nb.baselines import EASE, NeighborhoodCF
+    from movierec_nb.core import data_dir
+    from movierec_nb.data import load_movielens, synthetic_frames
+    from movierec_nb.splits import LeaveOneOut, split
+    folder = data_dir() / "ml-1m-partial"
+    if (folder / "ratings.dat").exists():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ratings, label = load_movielens("ml-1m", path=folder, verify=False).ratings, "ml-1m-partial"
+    else:
+        ratings, label = synthetic_frames(2999, 3615, 487_650, fmt="ml-1m", seed=seed, scale=(1, 5, 1))["ratings"], "synthetic ml-1m-partial shape"
+    s = split(ratings, LeaveOneOut(validation=False))
+    users = np.arange(s.n_users)
+    rows = []
+    for name, model, target in [
+            ("user-based Pearson k-NN (k=40), predicted ratings", NeighborhoodCF("user", "pearson", k=40), 60),
+            ("item-based Pearson k-NN (k=40), predicted ratings", NeighborhoodCF("item", "pearson", k=40), 60),
+            ("user-based Pearson k-NN (k=40), top-N scores", NeighborhoodCF("user", "pearson", k=40, target="ranking", values="binary"), 60),
+            ("item-based Pearson k-NN (k=40), top-N scores", NeighborhoodCF("item", "pearson", k=40, target="ranking", values="binary"), 60),
+            ("EASE (lambda=500)", EASE(500.0), 30)]:
+        t0 = time.perf_counter()
+        model.fit(s)
+        for a in range(0, len(users), 512):   # score every item for every user, in blocks
+            u = users[a:a + 512]
+            model.score(u, np.broadcast_to(np.arange(s.n_items), (len(u), s.n_items)))
+        rows.append(_row("baselines", f"{name}, fit + full scoring, {label} ({s.n_users:,} users × {s.n_items:,} items)",
+                         time.perf_counter() - t0, "s", target))
+    return rows
+
 # %% ../nbs/21_bench.ipynb #26caf02c
 BENCHMARKS: dict[str, Callable[..., list[dict]]] = {"data-load": bench_data_load, "splits": bench_splits,
-                                                     "trainer": bench_trainer}
+                                                     "trainer": bench_trainer, "baselines": bench_baselines}
 
 def run_benchmarks(names: list[str] | None = None, **kwargs) -> pd.DataFrame:
     "Run the named benchmarks (default: all) and return one row per measure."

@@ -273,7 +273,11 @@ def evaluate(model: Any, s: Split, protocol: Any, which: str = "test", candidate
         raise ValueError(f"unknown evaluation protocol {protocol!r}; valid: {', '.join(c.__name__ for c in EVAL_PROTOCOLS)}")
     held = s.part(which)
     if len(held) == 0: raise ValueError(f"the {which} part of this split is empty: nothing to evaluate")
-    out: dict[str, Any] = {"protocol": repr(protocol), "part": which}
+    trained_u = np.zeros(s.n_users, bool); trained_u[s.train["u"].to_numpy()] = True
+    trained_i = np.zeros(s.n_items, bool); trained_i[s.train["i"].to_numpy()] = True
+    out: dict[str, Any] = {"protocol": repr(protocol), "part": which,    # what no model could have learned
+                           "rows_unseen_user": int((~trained_u[held["u"].to_numpy()]).sum()),
+                           "heldout_unseen_item": int((~trained_i[held["i"].to_numpy()]).sum())}
     if isinstance(protocol, SampledCandidates):
         c = candidates or sample_candidates(s, protocol.n_negatives, protocol.seed, which)
         if candidates is not None: out["candidates"] = c.source

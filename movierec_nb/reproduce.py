@@ -42,13 +42,16 @@ def plan(profile: str, data_root: Path | None = None) -> list[Run]:
     root = Path(data_root) if data_root is not None else resolve_data_dir()
     def data(label, dataset, **kw): return Run("data", "01_data.ipynb", label, dict(dataset=dataset, **kw),
                                                 needs=(kw.get("path") and Path(kw["path"]).name or dataset,))
+    def baselines(name, **kw): return Run("baselines", "05_baselines.ipynb", name, dict(datasets=[name], **kw), needs=(name,))
     if profile == "test":
-        return [Run("data", "01_data.ipynb", "synthetic", dict(dataset="synthetic"))]
+        return [Run("data", "01_data.ipynb", "synthetic", dict(dataset="synthetic")),
+                Run("baselines", "05_baselines.ipynb", "synthetic", dict(datasets=["synthetic"]))]
     runs = [data("ml-100k", "ml-100k"), data("ml-latest-small", "ml-latest-small"),
             data("ml-1m-partial", "ml-1m", path=str(root / "ml-1m-partial"), verify=False)]
     if profile == "paper":
         runs += [data("ml-1m", "ml-1m"), data("ml-20m", "ml-20m"), data("ml-25m", "ml-25m")]
-    return runs
+    slow = {} if profile == "paper" else {"slow_folds": 2}   # SVD++ costs 10-40 s a fold
+    return runs + [baselines("ml-100k", **slow), baselines("ml-latest-small", **slow)]
 
 # %% ../nbs/20_reproduce.ipynb #b7c406df
 class ChapterFailed(RuntimeError):

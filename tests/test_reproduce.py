@@ -57,7 +57,7 @@ def test_failed_chapter_keeps_partial_output_and_no_report(tmp_path):
 
 
 def test_unknown_chapter_is_an_error(tmp_path):
-    with pytest.raises(SystemExit, match="chapters: data"):
+    with pytest.raises(SystemExit, match="chapters: baselines, data"):
         R.main(["--profile", "test", "--chapter", "nope", "--reports", str(tmp_path)])
 
 
