@@ -22,7 +22,7 @@ from .core import ENV_CACHE_DIR, cache_dir
 
 # %% auto #0
 __all__ = ['BENCHMARKS', 'synthetic_dataset', 'bench_data_load', 'bench_splits', 'bench_trainer', 'bench_baselines',
-           'run_benchmarks', 'main']
+           'bench_zeng_paper', 'run_benchmarks', 'main']
 
 # %% ../nbs/21_bench.ipynb #1e3dce68
 def _measure(code: str, env: dict[str, str] | None = None) -> dict:
@@ -187,9 +187,44 @@ def bench_baselines(seed: int = 0) -> list[dict]:
                          time.perf_counter() - t0, "s", target))
     return rows
 
+# %% ../nbs/21_bench.ipynb #0e648935
+_ZENG_PAPER = """
+import time, numpy as np, torch
+from movierec_nb.data import load_movielens
+from movierec_nb.splits import LeaveOneOut, binarize, sample_users, split, sample_candidates, training_pairs
+from movierec_nb.models.zeng_embedding import ZengEmbedding
+from movierec_nb.train import ImplicitPairs, TorchScorer, TrainConfig, Trainer
+from movierec_nb.metrics import SampledCandidates, evaluate
+ratings = load_movielens("ml-25m", path=FOLDER).ratings
+t0 = time.perf_counter()
+s = split(binarize(sample_users(ratings, 0.3, 0)), LeaveOneOut(validation=False))
+del ratings
+training_pairs(s, 4, 0, 0); sample_candidates(s, 99, 0)
+prep = time.perf_counter() - t0
+model = ZengEmbedding(s.n_users, s.n_items)
+t = Trainer(model, TrainConfig(batch_size=512, epochs=1, progress=False, device="cpu"), ImplicitPairs(s, 4, 0))
+h = t.fit()
+t1 = time.perf_counter()
+res = evaluate(TorchScorer(model, "cpu"), s, SampledCandidates(99, (10,), 0))
+result = {"prep": prep, "epoch": float(h.time_s.iloc[0]), "eval": time.perf_counter() - t1, "positives": len(s.train),
+          "users": s.n_users, "hr": res["HR@10"]}
+"""
+
+def bench_zeng_paper(n_ratings: int = 25_000_095, seed: int = 0) -> list[dict]:
+    "zeng-embedding's paper pipeline (30% users, 1 epoch) on a synthetic ML-25M-shaped set: prep, epoch, eval, peak RSS."
+    folder, _ = synthetic_dataset("ml-25m", n_ratings, seed)
+    r = _measure(_ZENG_PAPER.replace("FOLDER", repr(str(folder))))
+    full = n_ratings >= 25_000_000
+    what = f"{r['users']:,} users, {r['positives']:,} training positives"
+    return [_row("zeng-paper", f"data preparation ({what})", r["prep"], "s", 120 if full else None),
+            _row("zeng-paper", "one training epoch (5 samples per positive, batch 512)", r["epoch"], "s", 180 if full else None),
+            _row("zeng-paper", f"sampled HR@10 evaluation (HR@10 = {r['hr']:.3f} after 1 epoch)", r["eval"], "s", None),
+            _row("zeng-paper", "peak RSS of the whole pipeline (incl. loading)", r["peak_rss_mb"] / 1024, "GB", 8 if full else None)]
+
 # %% ../nbs/21_bench.ipynb #26caf02c
 BENCHMARKS: dict[str, Callable[..., list[dict]]] = {"data-load": bench_data_load, "splits": bench_splits,
-                                                     "trainer": bench_trainer, "baselines": bench_baselines}
+                                                     "trainer": bench_trainer, "baselines": bench_baselines,
+                                                     "zeng-paper": bench_zeng_paper}
 
 def run_benchmarks(names: list[str] | None = None, **kwargs) -> pd.DataFrame:
     "Run the named benchmarks (default: all) and return one row per measure."

@@ -16,7 +16,7 @@ from .splits import Candidates, Split, sample_candidates
 # %% auto #0
 __all__ = ['TIES', 'EVAL_PROTOCOLS', 'relevant_ranks', 'ranking_metrics', 'hit_ratio', 'ndcg', 'mrr', 'reference_metrics', 'mse',
            'rmse', 'mae', 'per_user_threshold_metrics', 'reference_precision_recall_at_k', 'SampledCandidates',
-           'FullCatalogue', 'PerUserThreshold', 'RatingError', 'score_candidates', 'evaluate']
+           'FullCatalogue', 'PerUserThreshold', 'RatingError', 'score_candidates', 'sampled_ranks', 'evaluate']
 
 # %% ../nbs/03_metrics.ipynb #b6414e0e
 TIES = ("pessimistic", "random")
@@ -266,6 +266,16 @@ def _full_catalogue(model: Any, s: Split, which: str, p: FullCatalogue, max_pair
     return out
 
 # %% ../nbs/03_metrics.ipynb #3ee0f295
+def sampled_ranks(model: Any, s: Split, protocol: "SampledCandidates | None" = None, which: str = "test",
+                  candidates: Candidates | None = None, max_pairs: int = 1 << 22) -> tuple[Candidates, np.ndarray]:
+    "The candidates and the 0-based rank of each row's held-out item among them under the sampled protocol."
+    protocol = protocol or SampledCandidates()
+    c = candidates or sample_candidates(s, protocol.n_negatives, protocol.seed, which)
+    sc = score_candidates(model, c.users, c.items, max_pairs)
+    rel = np.zeros(sc.shape, bool); rel[:, 0] = True
+    return c, relevant_ranks(sc, rel, ties=protocol.ties, seed=protocol.seed)[1]
+
+# %% ../nbs/03_metrics.ipynb #0c7e94fd
 def evaluate(model: Any, s: Split, protocol: Any, which: str = "test", candidates: Candidates | None = None,
              max_pairs: int = 1 << 22) -> dict[str, Any]:
     "Score `model` on the `which` part of split `s` under `protocol`; a dict of metrics naming the protocol."
@@ -279,12 +289,9 @@ def evaluate(model: Any, s: Split, protocol: Any, which: str = "test", candidate
                            "rows_unseen_user": int((~trained_u[held["u"].to_numpy()]).sum()),
                            "heldout_unseen_item": int((~trained_i[held["i"].to_numpy()]).sum())}
     if isinstance(protocol, SampledCandidates):
-        c = candidates or sample_candidates(s, protocol.n_negatives, protocol.seed, which)
+        c, ranks = sampled_ranks(model, s, protocol, which, candidates, max_pairs)
         if candidates is not None: out["candidates"] = c.source
-        sc = score_candidates(model, c.users, c.items, max_pairs)
-        rel = np.zeros(sc.shape, bool); rel[:, 0] = True
-        rows, ranks = relevant_ranks(sc, rel, ties=protocol.ties, seed=protocol.seed)
-        out.update(ranking_metrics(rows, ranks, len(sc), protocol.ks, sc.shape[1]), rows=len(sc))
+        out.update(ranking_metrics(np.arange(len(ranks)), ranks, len(ranks), protocol.ks, c.items.shape[1]), rows=len(ranks))
     elif isinstance(protocol, FullCatalogue):
         out.update(_full_catalogue(model, s, which, protocol, max_pairs), rows=int(held["u"].nunique()))
     elif isinstance(protocol, PerUserThreshold):

@@ -16,10 +16,11 @@ from typing import Any
 from .core import data_dir as resolve_data_dir
 
 # %% auto #0
-__all__ = ['PROFILES', 'REPO', 'Run', 'plan', 'ChapterFailed', 'execute', 'main', 'render_readme']
+__all__ = ['PROFILES', 'PAPER_NOTEBOOKS', 'REPO', 'Run', 'plan', 'ChapterFailed', 'execute', 'main', 'render_readme']
 
 # %% ../nbs/20_reproduce.ipynb #6f8c9bbf
 PROFILES = ("test", "quick", "paper")
+PAPER_NOTEBOOKS = {"zeng-embedding": "10_zeng_embedding.ipynb", "wang-ncf": "11_wang_ncf.ipynb"}
 REPO = Path(__file__).resolve().parents[1] if "__file__" in globals() else Path.cwd().parent
 
 @dataclass(frozen=True, eq=False)   # identity semantics: a run is one planned execution
@@ -43,15 +44,25 @@ def plan(profile: str, data_root: Path | None = None) -> list[Run]:
     def data(label, dataset, **kw): return Run("data", "01_data.ipynb", label, dict(dataset=dataset, **kw),
                                                 needs=(kw.get("path") and Path(kw["path"]).name or dataset,))
     def baselines(name, **kw): return Run("baselines", "05_baselines.ipynb", name, dict(datasets=[name], **kw), needs=(name,))
+    def paper(key, label, dataset, **kw):
+        return Run(key, PAPER_NOTEBOOKS[key], label, dict(dataset=dataset, **kw),
+                   needs=(kw.get("path") and Path(kw["path"]).name or dataset,))
     if profile == "test":
         return [Run("data", "01_data.ipynb", "synthetic", dict(dataset="synthetic")),
-                Run("baselines", "05_baselines.ipynb", "synthetic", dict(datasets=["synthetic"]))]
+                Run("baselines", "05_baselines.ipynb", "synthetic", dict(datasets=["synthetic"]))] + \
+               [Run(k, nb, "synthetic", dict(dataset="synthetic")) for k, nb in PAPER_NOTEBOOKS.items()]
     runs = [data("ml-100k", "ml-100k"), data("ml-latest-small", "ml-latest-small"),
             data("ml-1m-partial", "ml-1m", path=str(root / "ml-1m-partial"), verify=False)]
     if profile == "paper":
         runs += [data("ml-1m", "ml-1m"), data("ml-20m", "ml-20m"), data("ml-25m", "ml-25m")]
     slow = {} if profile == "paper" else {"slow_folds": 2}   # SVD++ costs 10-40 s a fold
-    return runs + [baselines("ml-100k", **slow), baselines("ml-latest-small", **slow)]
+    runs += [baselines("ml-100k", **slow), baselines("ml-latest-small", **slow)]
+    for key in ("zeng-embedding", "wang-ncf"):   # the NCF family: the paper's protocol on every local dataset
+        runs += [paper(key, "ml-100k", "ml-100k"), paper(key, "ml-latest-small", "ml-latest-small"),
+                 paper(key, "ml-1m-partial", "ml-1m", path=str(root / "ml-1m-partial"), verify=False)]
+    if profile == "paper":
+        runs += [paper("zeng-embedding", "ml-25m", "ml-25m"), paper("wang-ncf", "ml-20m", "ml-20m")]
+    return runs
 
 # %% ../nbs/20_reproduce.ipynb #b7c406df
 class ChapterFailed(RuntimeError):
@@ -82,16 +93,26 @@ def main(argv: list[str] | None = None) -> int:
     "Command-line entry point: run the plan of a profile, report what ran, what was skipped and what failed."
     ap = argparse.ArgumentParser(prog="python -m movierec_nb.reproduce", description=__doc__ or "Regenerate reports/.")
     ap.add_argument("--profile", default="quick", choices=PROFILES)
-    ap.add_argument("--chapter", action="append", help="only this chapter (repeatable), e.g. data")
+    ap.add_argument("--chapter", "--paper", action="append", dest="chapter",
+                    help="only this chapter or paper (repeatable): data, baselines, zeng-embedding, wang-ncf, ...")
+    ap.add_argument("--dataset", action="append", help="only runs on this dataset label (repeatable), e.g. ml-100k")
+    ap.add_argument("--device", default=None, help="device for the paper chapters: auto, cpu, cuda, cuda:N")
     ap.add_argument("--data-dir", default=None, help="root of the dataset folders (default: $MOVIEREC_DATA_DIR or the user cache)")
     ap.add_argument("--reports", default=str(REPO / "reports"), help="output folder (default: reports/)")
     ap.add_argument("--keep-going", action="store_true", help="skip runs whose data is missing instead of stopping")
     a = ap.parse_args(argv)
     root = resolve_data_dir(a.data_dir)
-    runs = [r for r in plan(a.profile, root) if not a.chapter or r.chapter in a.chapter]
-    if a.chapter and not runs:
-        raise SystemExit(f"no run of profile {a.profile!r} in chapter(s) {a.chapter}; chapters: "
-                         f"{', '.join(sorted({r.chapter for r in plan(a.profile, root)}))}")
+    every = plan(a.profile, root)
+    runs = [r for r in every if (not a.chapter or r.chapter in a.chapter) and (not a.dataset or r.label in a.dataset)]
+    if not runs:
+        raise SystemExit(f"no run of profile {a.profile!r} matches chapter(s) {a.chapter or 'any'} and dataset(s) "
+                         f"{a.dataset or 'any'}; chapters: {', '.join(sorted({r.chapter for r in every}))}; "
+                         f"datasets: {', '.join(sorted({r.label for r in every}))}")
+    if a.device:
+        from movierec_nb.core import pick_device
+        pick_device(a.device)   # an unknown or unavailable device fails here, before any run
+        runs = [Run(r.chapter, r.notebook, r.label, dict(r.params, device=a.device), r.needs) if r.chapter in PAPER_NOTEBOOKS else r
+                for r in runs]
     missing = {r: [n for n in r.needs if not (root / n).is_dir()] for r in runs}
     missing = {r: m for r, m in missing.items() if m}
     for r, m in missing.items():

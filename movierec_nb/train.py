@@ -24,7 +24,7 @@ from .splits import Split, training_pairs
 # %% auto #0
 __all__ = ['LOSSES', 'OPTIMIZERS', 'SCHEDULES', 'Validator', 'TrainConfig', 'EpochData', 'ImplicitPairs', 'ExplicitRatings',
            'TensorData', 'TorchScorer', 'loss_validator', 'ranking_validator', 'rating_validator', 'Trainer',
-           'plot_history']
+           'model_summary', 'plot_history']
 
 # %% ../nbs/04_train.ipynb #d64aac67
 LOSSES = {"bce": nn.BCELoss, "bce_logits": nn.BCEWithLogitsLoss, "mse": nn.MSELoss}
@@ -246,6 +246,22 @@ class Trainer:
         if cfg.restore_best and self.best_state is not None: self.model.load_state_dict(self.best_state)
         self.history = pd.DataFrame(rows)
         return self.history
+
+# %% ../nbs/04_train.ipynb #60156191
+def _human(n: int) -> str:
+    "Lightning's rounded parameter count: 528, 2.2 K, 1.3 M."
+    for div, unit in ((1e9, " B"), (1e6, " M"), (1e3, " K")):
+        if n >= div: return f"{n / div:.1f}".rstrip("0").rstrip(".") + unit
+    return str(n)
+
+def model_summary(model: nn.Module) -> pd.DataFrame:
+    "Layer name, type and parameter count (exact and rounded) of each direct child of `model`, plus totals in `.attrs`."
+    rows = [{"name": n, "type": type(m).__name__, "params": sum(p.numel() for p in m.parameters()),
+             "params (rounded)": _human(sum(p.numel() for p in m.parameters()))} for n, m in model.named_children()]
+    df = pd.DataFrame(rows)
+    df.attrs["total"] = sum(p.numel() for p in model.parameters())
+    df.attrs["trainable"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return df
 
 # %% ../nbs/04_train.ipynb #c3fa4754
 def plot_history(history: pd.DataFrame, panels: list[list[str]] | None = None, title: str = "", axes: Any = None) -> Any:

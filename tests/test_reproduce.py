@@ -45,7 +45,9 @@ def test_missing_data_stops_or_keeps_going(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"missing data for data/ml-100k: {empty / 'ml-100k'}" in err and "--keep-going" in err
     assert R.main(["--profile", "quick", "--reports", str(tmp_path / "r"), "--data-dir", str(empty), "--keep-going"]) == 0
-    assert "skipped (missing data): data/ml-100k, data/ml-latest-small, data/ml-1m-partial" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "skipped (missing data): data/ml-100k, data/ml-latest-small, data/ml-1m-partial" in out
+    assert "wang-ncf/ml-1m-partial" in out
 
 
 def test_failed_chapter_keeps_partial_output_and_no_report(tmp_path):
@@ -57,7 +59,7 @@ def test_failed_chapter_keeps_partial_output_and_no_report(tmp_path):
 
 
 def test_unknown_chapter_is_an_error(tmp_path):
-    with pytest.raises(SystemExit, match="chapters: baselines, data"):
+    with pytest.raises(SystemExit, match="chapters: baselines, data, wang-ncf, zeng-embedding"):
         R.main(["--profile", "test", "--chapter", "nope", "--reports", str(tmp_path)])
 
 
@@ -80,3 +82,18 @@ def test_bench_rejects_unknown_name():
     from movierec_nb.bench import run_benchmarks
     with pytest.raises(ValueError, match="valid: data-load"):
         run_benchmarks(["nope"])
+
+
+def test_unknown_device_fails_before_running(tmp_path):
+    with pytest.raises(ValueError, match="valid: auto, cpu, cuda, mps"):
+        R.main(["--profile", "test", "--paper", "wang-ncf", "--device", "gpu", "--reports", str(tmp_path)])
+    assert not (tmp_path / "wang-ncf").exists()
+
+
+def test_every_planned_parameter_is_a_notebook_parameter():
+    "papermill must parse each chapter's parameters cell fully; a typo in a plan would otherwise pass silently."
+    import papermill as pm
+    for profile in R.PROFILES:
+        for run in R.plan(profile, ROOT):
+            declared = set(pm.inspect_notebook(str(ROOT / "nbs" / run.notebook)))
+            assert set(run.params) | {"profile", "report_dir", "data_dir"} <= declared, (run.notebook, set(run.params) - declared)
