@@ -17,9 +17,9 @@ import scipy.sparse as sp
 from .splits import Split
 
 # %% auto #0
-__all__ = ['SIMILARITIES', 'AGGREGATES', 'SURPRISE_ALGOS', 'MODELS', 'train_matrix', 'Recommender', 'Popularity', 'RandomScores',
-           'similarity_matrix', 'row_stats', 'knn_predict', 'NeighborhoodCF', 'SurpriseModel', 'EASE', 'PureSVD',
-           'ImplicitMF', 'DotMF', 'make_model', 'run_rating_bench', 'run_ranking_bench']
+__all__ = ['SIMILARITIES', 'AGGREGATES', 'SURPRISE_ALGOS', 'MODELS', 'train_matrix', 'Recommender', 'Popularity', 'GlobalMean',
+           'RandomScores', 'similarity_matrix', 'row_stats', 'knn_predict', 'NeighborhoodCF', 'SurpriseModel', 'EASE',
+           'PureSVD', 'ImplicitMF', 'DotMF', 'make_model', 'run_rating_bench', 'run_ranking_bench']
 
 # %% ../nbs/05_baselines.ipynb #1e5292c7
 def train_matrix(s: Split, values: str = "rating") -> sp.csr_matrix:
@@ -72,6 +72,13 @@ class Popularity(Recommender):
     name = "popularity"
     def _fit(self, s: Split) -> None: self.counts = np.bincount(s.train["i"].to_numpy(), minlength=s.n_items).astype(float)
     def _score(self, users, items): return self.counts[items]
+
+class GlobalMean(Recommender):
+    "Predicts the mean training rating for every pair: the floor of rating prediction."
+    predicts_ratings = True
+    name = "global-mean"
+    def _fit(self, s: Split) -> None: pass
+    def _score(self, users, items): return np.full(items.shape, self.global_mean)
 
 def _mix64(x: np.ndarray) -> np.ndarray:
     "SplitMix64 finaliser: a well-mixed 64-bit hash of each element."
@@ -408,7 +415,7 @@ class DotMF(Recommender):
 
 # %% ../nbs/05_baselines.ipynb #5865abe2
 MODELS: dict[str, Callable[..., Recommender]] = {
-    "popularity": Popularity, "random": RandomScores,
+    "popularity": Popularity, "random": RandomScores, "global-mean": GlobalMean,
     "user-knn": lambda **kw: NeighborhoodCF("user", **kw), "item-knn": lambda **kw: NeighborhoodCF("item", **kw),
     "itemknn-cosine": lambda k=100, **kw: NeighborhoodCF("item", "cosine", k=k, target="ranking", values="binary", **kw),
     "ease": EASE, "puresvd": PureSVD, "ials": lambda **kw: ImplicitMF("als", **kw), "bpr": lambda **kw: ImplicitMF("bpr", **kw),

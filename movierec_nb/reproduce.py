@@ -20,7 +20,8 @@ __all__ = ['PROFILES', 'PAPER_NOTEBOOKS', 'REPO', 'Run', 'plan', 'ChapterFailed'
 
 # %% ../nbs/20_reproduce.ipynb #6f8c9bbf
 PROFILES = ("test", "quick", "paper")
-PAPER_NOTEBOOKS = {"zeng-embedding": "10_zeng_embedding.ipynb", "wang-ncf": "11_wang_ncf.ipynb"}
+PAPER_NOTEBOOKS = {"zeng-embedding": "10_zeng_embedding.ipynb", "wang-ncf": "11_wang_ncf.ipynb",
+                   "kanyuch-deepcf": "12_kanyuch_deepcf.ipynb"}
 REPO = Path(__file__).resolve().parents[1] if "__file__" in globals() else Path.cwd().parent
 
 @dataclass(frozen=True, eq=False)   # identity semantics: a run is one planned execution
@@ -60,6 +61,7 @@ def plan(profile: str, data_root: Path | None = None) -> list[Run]:
     for key in ("zeng-embedding", "wang-ncf"):   # the NCF family: the paper's protocol on every local dataset
         runs += [paper(key, "ml-100k", "ml-100k"), paper(key, "ml-latest-small", "ml-latest-small"),
                  paper(key, "ml-1m-partial", "ml-1m", path=str(root / "ml-1m-partial"), verify=False)]
+    runs += [paper("kanyuch-deepcf", "ml-latest-small", "ml-latest-small")]   # the paper's own dataset, small enough
     if profile == "paper":
         runs += [paper("zeng-embedding", "ml-25m", "ml-25m"), paper("wang-ncf", "ml-20m", "ml-20m")]
     return runs

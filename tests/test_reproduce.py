@@ -59,7 +59,7 @@ def test_failed_chapter_keeps_partial_output_and_no_report(tmp_path):
 
 
 def test_unknown_chapter_is_an_error(tmp_path):
-    with pytest.raises(SystemExit, match="chapters: baselines, data, wang-ncf, zeng-embedding"):
+    with pytest.raises(SystemExit, match="chapters: baselines, data, kanyuch-deepcf, wang-ncf, zeng-embedding"):
         R.main(["--profile", "test", "--chapter", "nope", "--reports", str(tmp_path)])
 
 
