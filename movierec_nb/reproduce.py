@@ -61,7 +61,8 @@ def plan(profile: str, data_root: Path | None = None) -> list[Run]:
     for key in ("zeng-embedding", "wang-ncf"):   # the NCF family: the paper's protocol on every local dataset
         runs += [paper(key, "ml-100k", "ml-100k"), paper(key, "ml-latest-small", "ml-latest-small"),
                  paper(key, "ml-1m-partial", "ml-1m", path=str(root / "ml-1m-partial"), verify=False)]
-    runs += [paper("kanyuch-deepcf", "ml-latest-small", "ml-latest-small")]   # the paper's own dataset, small enough
+    runs += [paper("kanyuch-deepcf", "ml-latest-small", "ml-latest-small"),   # the paper's own dataset, small enough;
+             paper("kanyuch-deepcf", "ml-latest-small-per-user", "ml-latest-small", split_scope="per-user")]  # both readings of its split
     if profile == "paper":
         runs += [paper("zeng-embedding", "ml-25m", "ml-25m"), paper("wang-ncf", "ml-20m", "ml-20m")]
     return runs
