@@ -185,6 +185,8 @@ class Trainer:
         perm = torch.randperm(n, generator=torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + epoch)).to(self.device)
         u, i, y = u[perm], i[perm], y[perm]
         bs, total = self.cfg.batch_size, torch.zeros((), device=self.device)
+        if n % bs == 1 and n > 1 and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.model.modules()):
+            n -= 1   # BatchNorm cannot train on a batch of one: that sample waits for the next epoch's shuffle
         n_batches = math.ceil(n / bs)
         tick = max(1, n_batches // 50)
         bar = tqdm(total=n_batches, desc=f"epoch {epoch + 1}", unit="batch", leave=False) if self.cfg.progress else None
