@@ -290,6 +290,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                     'movierec_nb.splits.TemporalRatio.__post_init__': ( 'splits.html#temporalratio.__post_init__',
                                                                                         'movierec_nb/splits.py'),
                                     'movierec_nb.splits._check': ('splits.html#_check', 'movierec_nb/splits.py'),
+                                    'movierec_nb.splits._check_fractions': ('splits.html#_check_fractions', 'movierec_nb/splits.py'),
                                     'movierec_nb.splits._leave_one_out': ('splits.html#_leave_one_out', 'movierec_nb/splits.py'),
                                     'movierec_nb.splits._random': ('splits.html#_random', 'movierec_nb/splits.py'),
                                     'movierec_nb.splits._rank_from_end': ('splits.html#_rank_from_end', 'movierec_nb/splits.py'),

@@ -78,6 +78,12 @@ class LeakageError(AssertionError):
 def _check(cond: bool, msg: str) -> None:
     if not cond: raise ValueError(msg)
 
+def _check_fractions(p: Any, open_name: str) -> None:
+    "`open_name` must lie in (0, 1) and `validation_frac` in [0, 1)."
+    v = getattr(p, open_name)
+    _check(0 < v < 1, f"{open_name} must be in (0, 1), got {v}")
+    _check(0 <= p.validation_frac < 1, f"validation_frac must be in [0, 1), got {p.validation_frac}")
+
 @dataclass(frozen=True)
 class LeaveOneOut:
     "Each user's latest interaction is held out for test (and the next latest for validation)."
@@ -94,18 +100,14 @@ class TemporalRatio:
     train_frac: float = 0.8
     per_user: bool = False
     validation_frac: float = 0.0
-    def __post_init__(self):
-        _check(0 < self.train_frac < 1, f"train_frac must be in (0, 1), got {self.train_frac}")
-        _check(0 <= self.validation_frac < 1, f"validation_frac must be in [0, 1), got {self.validation_frac}")
+    def __post_init__(self): _check_fractions(self, "train_frac")
 
 @dataclass(frozen=True)
 class RandomRatio:
     "A random `test_frac` of interactions is held out (seeded)."
     test_frac: float = 0.2
     validation_frac: float = 0.0
-    def __post_init__(self):
-        _check(0 < self.test_frac < 1, f"test_frac must be in (0, 1), got {self.test_frac}")
-        _check(0 <= self.validation_frac < 1, f"validation_frac must be in [0, 1), got {self.validation_frac}")
+    def __post_init__(self): _check_fractions(self, "test_frac")
 
 @dataclass(frozen=True)
 class KFold:
