@@ -9,6 +9,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PROFILE ?= quick
+JOBS ?= 2
 # torch first, pinned to the CPU wheel, so that no multi-GB CUDA build is pulled in by a dependency
 TORCH  ?= torch==2.13.0
 
@@ -33,7 +34,7 @@ test: export
 	$(BIN)/python -m pytest -q
 
 reproduce: export
-	$(BIN)/python -m movierec_nb.reproduce --profile $(PROFILE)
+	$(BIN)/python -m movierec_nb.reproduce --profile $(PROFILE) --jobs $(JOBS)
 
 bench: export
 	$(BIN)/python -m movierec_nb.bench

@@ -21,8 +21,8 @@ import pandas as pd
 from .core import ENV_CACHE_DIR, cache_dir
 
 # %% auto #0
-__all__ = ['BENCHMARKS', 'synthetic_dataset', 'bench_data_load', 'bench_splits', 'bench_trainer', 'bench_baselines',
-           'bench_zeng_paper', 'run_benchmarks', 'main']
+__all__ = ['BENCHMARKS', 'ON_REQUEST', 'synthetic_dataset', 'bench_data_load', 'bench_splits', 'bench_trainer', 'bench_baselines',
+           'bench_zeng_paper', 'bench_reproduce', 'run_benchmarks', 'main']
 
 # %% ../nbs/21_bench.ipynb #1e3dce68
 def _measure(code: str, env: dict[str, str] | None = None) -> dict:
@@ -221,17 +221,40 @@ def bench_zeng_paper(n_ratings: int = 25_000_095, seed: int = 0) -> list[dict]:
             _row("zeng-paper", f"sampled HR@10 evaluation (HR@10 = {r['hr']:.3f} after 1 epoch)", r["eval"], "s", None),
             _row("zeng-paper", "peak RSS of the whole pipeline (incl. loading)", r["peak_rss_mb"] / 1024, "GB", 8 if full else None)]
 
+# %% ../nbs/21_bench.ipynb #baf81e53
+def bench_reproduce(profile: str = "quick", jobs: int = 2) -> list[dict]:
+    "Wall time of the whole reproduce command (forced), per chapter, and of a second run with nothing changed."
+    import tempfile, time
+    out = Path(tempfile.mkdtemp(prefix="movierec-bench-reports-"))
+    cmd = [sys.executable, "-m", "movierec_nb.reproduce", "--profile", profile, "--jobs", str(jobs), "--reports", str(out)]
+    t0 = time.perf_counter()
+    p = subprocess.run(cmd + ["--force"], capture_output=True, text=True)
+    first = time.perf_counter() - t0
+    if p.returncode != 0: raise RuntimeError(f"reproduce failed:\n{p.stdout[-2000:]}\n{p.stderr[-3000:]}")
+    t0 = time.perf_counter()
+    q = subprocess.run(cmd, capture_output=True, text=True)
+    second = time.perf_counter() - t0
+    if q.returncode != 0 or "0 run(s)" not in q.stdout: raise RuntimeError(f"the second run was not a no-op:\n{q.stdout[-2000:]}")
+    rows = [_row("reproduce", f"whole {profile} profile, --jobs {jobs}", first, "s", 1800 if profile == "quick" and jobs == 2 else None),
+            _row("reproduce", "second run, nothing changed", second, "s", 60)]
+    for m in sorted(out.glob("*/*.metrics.json")):
+        d = json.loads(m.read_text()).get("manifest", {})
+        if d.get("duration_s") is not None:
+            rows.append(_row("reproduce", f"chapter {m.parent.name}/{m.name.removesuffix('.metrics.json')}", d["duration_s"], "s", None))
+    return rows
+
 # %% ../nbs/21_bench.ipynb #26caf02c
 BENCHMARKS: dict[str, Callable[..., list[dict]]] = {"data-load": bench_data_load, "splits": bench_splits,
                                                      "trainer": bench_trainer, "baselines": bench_baselines,
-                                                     "zeng-paper": bench_zeng_paper}
+                                                     "zeng-paper": bench_zeng_paper, "reproduce": bench_reproduce}
+ON_REQUEST = ("reproduce",)   # not part of a plain `python -m movierec_nb.bench`: it runs the whole study
 
 def run_benchmarks(names: list[str] | None = None, **kwargs) -> pd.DataFrame:
-    "Run the named benchmarks (default: all) and return one row per measure."
+    "Run the named benchmarks (default: all but `ON_REQUEST`) and return one row per measure."
     unknown = set(names or []) - set(BENCHMARKS)
     if unknown: raise ValueError(f"unknown benchmark(s) {sorted(unknown)}; valid: {', '.join(BENCHMARKS)}")
     rows = []
-    for n in names or list(BENCHMARKS):
+    for n in names or [b for b in BENCHMARKS if b not in ON_REQUEST]:
         fn = BENCHMARKS[n]
         rows += fn(**{k: v for k, v in kwargs.items() if k in fn.__code__.co_varnames})
     return pd.DataFrame(rows)
@@ -242,9 +265,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", action="append", help=f"benchmark to run (repeatable): {', '.join(BENCHMARKS)}")
     ap.add_argument("--ratings", type=int, default=25_000_095, help="size of the synthetic ratings file (data-load, splits)")
     ap.add_argument("--samples", type=int, default=2_000_000, help="training samples per run (trainer)")
+    ap.add_argument("--profile", default="quick", help="profile of the reproduce benchmark")
+    ap.add_argument("--jobs", type=int, default=2, help="--jobs of the reproduce benchmark")
     ap.add_argument("--json", help="also write the results to this JSON file")
     a = ap.parse_args(argv)
-    df = run_benchmarks(a.only, n_ratings=a.ratings, n_samples=a.samples)
+    df = run_benchmarks(a.only, n_ratings=a.ratings, n_samples=a.samples, profile=a.profile, jobs=a.jobs)
     with pd.option_context("display.width", 160, "display.max_colwidth", 60):
         print(df.assign(ok=df.ok.map({True: "PASS", False: "FAIL", None: ""})).to_string(index=False))
     if a.json:

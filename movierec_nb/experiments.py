@@ -23,7 +23,7 @@ from .train import ImplicitPairs, TorchScorer, TrainConfig, Trainer, ranking_val
 
 # %% auto #0
 __all__ = ['KS', 'load_chapter_data', 'ImplicitSettings', 'activity_buckets', 'implicit_loo_run', 'summarise', 'mean_std',
-           'plot_hr_at_k', 'plot_activity', 'plot_protocols', 'save_report', 'runs_to_json']
+           'plot_hr_at_k', 'plot_activity', 'plot_protocols', 'task_key', 'run_tasks', 'save_report', 'runs_to_json']
 
 # %% ../nbs/06_experiments.ipynb #56da6bbc
 def load_chapter_data(dataset: str = "synthetic", data_dir: Any = None, path: Any = None, verify: bool = True,
@@ -144,6 +144,76 @@ def plot_protocols(mean: pd.DataFrame, std: pd.DataFrame, ax: Any = None, title:
     ax.set_xticks(x, mean.index, rotation=30, ha="right")
     ax.set(ylabel="HR@10", title=title or "sampled vs full-catalogue HR@10"); ax.legend()
     return ax
+
+# %% ../nbs/06_experiments.ipynb #75251d4e
+_SHARED: dict[str, Any] = {}
+
+def _task_init(shared: dict[str, Any], threads: int) -> None:
+    import torch
+    torch.set_num_threads(threads)
+    _SHARED.clear(); _SHARED.update(shared)
+
+def _task_call(fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    return fn(**_SHARED, **kwargs)
+
+def task_key(fn: Callable[..., Any], kwargs: dict[str, Any], fingerprint: str = "") -> str:
+    "Cache key of one task: hash of the function, its module's source file, the arguments and `fingerprint`."
+    import hashlib, inspect, json
+    from movierec_nb.core import file_digest
+    try: src = inspect.getsourcefile(fn)
+    except TypeError: src = None                      # builtins have no source file
+    code = file_digest(src) if src and Path(src).is_file() else inspect.getsource(fn) if src else ""
+    text = "|".join([f"{fn.__module__}.{fn.__qualname__}", code, json.dumps(kwargs, sort_keys=True, default=str), fingerprint])
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+def run_tasks(fn: Callable[..., Any], tasks: dict[str, dict[str, Any]], shared: dict[str, Any] | None = None,
+              processes: int = 1, cache: str | Path | None = None, fingerprint: str = "", progress: bool = True,
+              desc: str = "runs", isolate: bool = False) -> dict[str, Any]:
+    "Results of `fn(**shared, **tasks[name])` by task name, computed in `processes` processes and cached under `cache`."
+    import multiprocessing as mp
+    import os, pickle
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from tqdm.auto import tqdm
+    from movierec_nb.core import atomic_write
+    if processes < 1: raise ValueError(f"processes must be >= 1, got {processes}")
+    if (processes > 1 or isolate) and fn.__module__ == "__main__":
+        raise ValueError(f"{fn.__qualname__} is defined in __main__ (a notebook): worker processes cannot import it; "
+                         "pass the exported module's function (and its classes)")
+    shared = shared or {}
+    files = {n: Path(cache) / f"{task_key(fn, kw, fingerprint)}.pkl" for n, kw in tasks.items()} if cache is not None else {}
+    results = {n: pickle.loads(f.read_bytes()) for n, f in files.items() if f.exists()}
+    todo = [n for n in tasks if n not in results]
+    threads = max(1, (os.cpu_count() or 1) // processes)
+    def keep(n, res):
+        results[n] = res
+        if cache is not None:
+            with atomic_write(files[n], "wb") as fh: pickle.dump(res, fh)
+    bar = tqdm(total=len(tasks), initial=len(tasks) - len(todo), desc=desc, disable=not progress)
+    if not isolate and (processes == 1 or len(todo) <= 1):
+        import torch
+        before = torch.get_num_threads()
+        _task_init(shared, threads)
+        try:
+            for n in todo:
+                try: keep(n, fn(**shared, **tasks[n]))
+                except Exception as e: raise RuntimeError(f"task {n!r} failed: {type(e).__name__}: {e}") from e
+                bar.update()
+        finally: torch.set_num_threads(before)
+    else:
+        with ProcessPoolExecutor(processes, mp_context=mp.get_context("spawn"), initializer=_task_init, initargs=(shared, threads),
+                                 max_tasks_per_child=1 if isolate else None) as ex:
+            futures = {ex.submit(_task_call, fn, tasks[n]): n for n in todo}
+            try:
+                for f in as_completed(futures):
+                    n = futures[f]
+                    try: keep(n, f.result())
+                    except Exception as e: raise RuntimeError(f"task {n!r} failed: {type(e).__name__}: {e}") from e
+                    bar.update()
+            except BaseException:
+                for f in futures: f.cancel()
+                raise
+    bar.close()
+    return {n: results[n] for n in tasks}
 
 # %% ../nbs/06_experiments.ipynb #88149115
 def save_report(report_dir: Any, label: str, profile: str, figures: dict[str, Any], metrics: dict[str, Any],

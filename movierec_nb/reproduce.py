@@ -16,12 +16,15 @@ from typing import Any
 from .core import data_dir as resolve_data_dir
 
 # %% auto #0
-__all__ = ['PROFILES', 'PAPER_NOTEBOOKS', 'REPO', 'Run', 'plan', 'ChapterFailed', 'execute', 'main', 'render_readme']
+__all__ = ['PROFILES', 'PAPER_NOTEBOOKS', 'REPO', 'SUMMARY_RUN', 'RESULTS_MARKER', 'Run', 'plan', 'code_fingerprint',
+           'data_fingerprint', 'run_stamp', 'stamp_path', 'is_up_to_date', 'ChapterFailed', 'export_html', 'execute',
+           'main', 'run_stamp_ok', 'render_readme']
 
 # %% ../nbs/20_reproduce.ipynb #6f8c9bbf
 PROFILES = ("test", "quick", "paper")
 PAPER_NOTEBOOKS = {"zeng-embedding": "10_zeng_embedding.ipynb", "wang-ncf": "11_wang_ncf.ipynb",
-                   "kanyuch-deepcf": "12_kanyuch_deepcf.ipynb"}
+                   "kanyuch-deepcf": "12_kanyuch_deepcf.ipynb", "aam-hybrid": "13_aam_hybrid.ipynb",
+                   "liu-survey": "14_liu_survey.ipynb"}
 REPO = Path(__file__).resolve().parents[1] if "__file__" in globals() else Path.cwd().parent
 
 @dataclass(frozen=True, eq=False)   # identity semantics: a run is one planned execution
@@ -37,6 +40,8 @@ class Run:
         "Path of this run's report notebook."
         return reports / self.chapter / f"{self.label}-{profile}.ipynb"
 
+SUMMARY_RUN = Run("summary", "08_summary.ipynb", "all")   # last in every plan: built from the other reports
+
 # %% ../nbs/20_reproduce.ipynb #9ccff435
 def plan(profile: str, data_root: Path | None = None) -> list[Run]:
     "Every run of `profile`, in order."
@@ -51,7 +56,7 @@ def plan(profile: str, data_root: Path | None = None) -> list[Run]:
     if profile == "test":
         return [Run("data", "01_data.ipynb", "synthetic", dict(dataset="synthetic")),
                 Run("baselines", "05_baselines.ipynb", "synthetic", dict(datasets=["synthetic"]))] + \
-               [Run(k, nb, "synthetic", dict(dataset="synthetic")) for k, nb in PAPER_NOTEBOOKS.items()]
+               [Run(k, nb, "synthetic", dict(dataset="synthetic")) for k, nb in PAPER_NOTEBOOKS.items()] + [SUMMARY_RUN]
     runs = [data("ml-100k", "ml-100k"), data("ml-latest-small", "ml-latest-small"),
             data("ml-1m-partial", "ml-1m", path=str(root / "ml-1m-partial"), verify=False)]
     if profile == "paper":
@@ -63,85 +68,232 @@ def plan(profile: str, data_root: Path | None = None) -> list[Run]:
                  paper(key, "ml-1m-partial", "ml-1m", path=str(root / "ml-1m-partial"), verify=False)]
     runs += [paper("kanyuch-deepcf", "ml-latest-small", "ml-latest-small"),   # the paper's own dataset, small enough;
              paper("kanyuch-deepcf", "ml-latest-small-per-user", "ml-latest-small", split_scope="per-user")]  # both readings of its split
+    m1p = dict(path=str(root / "ml-1m-partial"), verify=False)
+    for key in ("aam-hybrid", "liu-survey"):   # ml-1m is their dataset; quick uses ml-100k (demographics too)
+        runs += [paper(key, "ml-100k", "ml-100k") if profile == "quick" else paper(key, "ml-1m-partial", "ml-1m", **m1p)]
     if profile == "paper":
         runs += [paper("zeng-embedding", "ml-25m", "ml-25m"), paper("wang-ncf", "ml-20m", "ml-20m")]
-    return runs
+    return runs + [SUMMARY_RUN]
 
 # %% ../nbs/20_reproduce.ipynb #b7c406df
+def code_fingerprint(notebook: str) -> str:
+    "SHA-256 over the package's modules and the cell sources of `nbs/<notebook>`."
+    import hashlib, json
+    h = hashlib.sha256()
+    for f in sorted((REPO / "movierec_nb").rglob("*.py")):
+        h.update(str(f.relative_to(REPO)).encode()); h.update(f.read_bytes())
+    cells = json.loads((REPO / "nbs" / notebook).read_text(encoding="utf-8"))["cells"]
+    h.update(json.dumps([("".join(c["source"]) if isinstance(c["source"], list) else c["source"]) for c in cells]).encode())
+    return h.hexdigest()
+
+def data_fingerprint(folders: list[Path]) -> dict[str, dict[str, str]]:
+    "Per dataset folder: file name -> SHA-256 (memoised digests)."
+    from movierec_nb.core import file_digest
+    return {f.name: {p.name: file_digest(p) for p in sorted(f.iterdir()) if p.is_file() and not p.name.startswith(".")}
+            for f in folders if f.is_dir()}
+
+def run_stamp(run: Run, profile: str, root: Path | None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    "What a report depends on: parameters, code, data (and `extra`, e.g. the inputs of the summary)."
+    params = {k: v for k, v in run.params.items() if k not in ("path", "data_dir")}
+    folders = [Path(root) / n for n in run.needs] if root is not None else []
+    return {"chapter": run.chapter, "label": run.label, "profile": profile, "params": params,
+            "code": code_fingerprint(run.notebook), "data": data_fingerprint(folders), **(extra or {})}
+
+def stamp_path(run: Run, reports: Path, profile: str) -> Path:
+    "Where the stamp of `run`'s report is kept."
+    return run.report(reports, profile).with_suffix(".stamp.json")
+
+def is_up_to_date(run: Run, reports: Path, profile: str, stamp: dict[str, Any]) -> bool:
+    "True if the report, its HTML and a stamp equal to `stamp` exist."
+    import json
+    sp, out = stamp_path(run, reports, profile), run.report(reports, profile)
+    return out.exists() and out.with_suffix(".html").exists() and sp.exists() and json.loads(sp.read_text()) == stamp
+
+# %% ../nbs/20_reproduce.ipynb #cacc25e8
 class ChapterFailed(RuntimeError):
     "A chapter notebook raised while being executed for a report."
 
+def export_html(notebook: Path) -> Path:
+    "Write `<notebook>.html` beside the notebook (nbconvert's lab template, images embedded), atomically."
+    import nbformat
+    from nbconvert import HTMLExporter
+    from movierec_nb.core import atomic_write
+    body, _ = HTMLExporter(embed_images=True).from_notebook_node(nbformat.read(notebook, as_version=4))
+    out = notebook.with_suffix(".html")
+    with atomic_write(out, encoding="utf-8") as f: f.write(body)
+    return out
+
 def execute(run: Run, profile: str, reports: Path, data_root: Path | None = None, kernel: str = "python3",
-            progress: bool = True) -> Path:
-    "Execute `run` with papermill into its report path (atomically); return the report path."
+            progress: bool = True, stamp: dict[str, Any] | None = None) -> Path:
+    "Execute `run` with papermill into its report path (atomically), export HTML, save `stamp`; return the report path."
     import papermill as pm
+    from movierec_nb.core import write_json
     out = run.report(reports, profile)
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_suffix(".partial.ipynb")
+    partial, failed = out.with_suffix(".partial.ipynb"), out.with_suffix(".failed.ipynb")
     params = dict(run.params, profile=profile, report_dir=str(out.parent.resolve()))
     if data_root is not None and "data_dir" not in params: params["data_dir"] = str(data_root)
     try:
         pm.execute_notebook(REPO / "nbs" / run.notebook, partial, parameters=params, kernel_name=kernel,
                             cwd=str(REPO / "nbs"), progress_bar=progress)
     except pm.PapermillExecutionError as e:
-        failed = out.with_suffix(".failed.ipynb")
-        os.replace(partial, failed)
+        if partial.exists(): os.replace(partial, failed)
         raise ChapterFailed(f"{run.notebook} ({run.label}, {profile}) failed in cell {e.exec_count}: {e.ename}: "
                             f"{e.evalue}\npartial output kept in {failed}") from None
+    except BaseException:
+        if partial.exists(): os.replace(partial, failed)
+        raise
     os.replace(partial, out)
+    export_html(out)
+    if stamp is not None: write_json(stamp_path(run, reports, profile), stamp)
     return out
 
-# %% ../nbs/20_reproduce.ipynb #cacc25e8
+# %% ../nbs/20_reproduce.ipynb #c801bf8c
+def _official(name: str) -> bool:
+    from movierec_nb.data import DATASETS
+    return name in DATASETS
+
+def _ensure_data(needs: set[str], root: Path, download: bool) -> dict[str, str]:
+    "Missing dataset folders -> why; official releases are downloaded when `download` and online."
+    from movierec_nb.data import DATASETS, download_movielens
+    missing = {}
+    for n in sorted(needs):
+        if (root / n).is_dir(): continue
+        if download and _official(n):
+            try:
+                download_movielens(n, root); continue
+            except Exception as e:   # offline, or a bad download: report it with the URL
+                missing[n] = f"download failed ({type(e).__name__}: {e}); get it from {DATASETS[n].url}"
+                continue
+        missing[n] = f"download it from {DATASETS[n].url}" if _official(n) else "a local folder only (not downloadable)"
+    return missing
+
+def _previous_wall_time(run: Run, reports: Path, profile: str) -> float:
+    import json
+    m = reports / run.chapter / f"{run.label}-{profile}.metrics.json"
+    try: return float(json.loads(m.read_text())["manifest"]["duration_s"] or 0)
+    except Exception: return 0.0
+
+def _execute_logged(run: Run, profile: str, reports: Path, data_root: Path | None, stamp: dict[str, Any], progress: bool,
+                    k: int, n: int) -> Path:
+    "`execute` with a start and an end line on stdout (a top-level function, so worker processes can run it)."
+    t = time.perf_counter()
+    print(f"[{k}/{n}] {run.chapter}/{run.label} ({profile}) started", flush=True)
+    out = execute(run, profile, reports, data_root, progress=progress, stamp=stamp)
+    print(f"[{k}/{n}] {run.chapter}/{run.label} done in {time.perf_counter() - t:.1f}s -> {out}", flush=True)
+    return out
+
 def main(argv: list[str] | None = None) -> int:
     "Command-line entry point: run the plan of a profile, report what ran, what was skipped and what failed."
     ap = argparse.ArgumentParser(prog="python -m movierec_nb.reproduce", description=__doc__ or "Regenerate reports/.")
     ap.add_argument("--profile", default="quick", choices=PROFILES)
     ap.add_argument("--chapter", "--paper", action="append", dest="chapter",
-                    help="only this chapter or paper (repeatable): data, baselines, zeng-embedding, wang-ncf, ...")
+                    help="only this chapter or paper (repeatable): data, baselines, zeng-embedding, wang-ncf, ..., summary")
     ap.add_argument("--dataset", action="append", help="only runs on this dataset label (repeatable), e.g. ml-100k")
     ap.add_argument("--device", default=None, help="device for the paper chapters: auto, cpu, cuda, cuda:N")
     ap.add_argument("--data-dir", default=None, help="root of the dataset folders (default: $MOVIEREC_DATA_DIR or the user cache)")
     ap.add_argument("--reports", default=str(REPO / "reports"), help="output folder (default: reports/)")
+    ap.add_argument("--jobs", type=int, default=1, help="chapters run at the same time (default 1)")
+    ap.add_argument("--force", action="store_true", help="run even the reports that are up to date")
+    ap.add_argument("--no-download", action="store_true", help="never download a missing official release")
     ap.add_argument("--keep-going", action="store_true", help="skip runs whose data is missing instead of stopping")
     a = ap.parse_args(argv)
-    root = resolve_data_dir(a.data_dir)
+    if a.jobs < 1: ap.error(f"--jobs must be >= 1, got {a.jobs}")
+    if a.jobs > 1:   # each kernel gets its share of the cores (inherited by papermill's kernels), not all of them
+        share = str(max(1, (os.cpu_count() or 1) // a.jobs))
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"): os.environ.setdefault(var, share)
+    root, reports = resolve_data_dir(a.data_dir), Path(a.reports)
     every = plan(a.profile, root)
-    runs = [r for r in every if (not a.chapter or r.chapter in a.chapter) and (not a.dataset or r.label in a.dataset)]
-    if not runs:
+    runs = [r for r in every if r.chapter == "summary" or ((not a.chapter or r.chapter in a.chapter) and (not a.dataset or r.label in a.dataset))]
+    if not [r for r in runs if r.chapter != "summary"] and not (a.chapter and "summary" in a.chapter):
         raise SystemExit(f"no run of profile {a.profile!r} matches chapter(s) {a.chapter or 'any'} and dataset(s) "
                          f"{a.dataset or 'any'}; chapters: {', '.join(sorted({r.chapter for r in every}))}; "
-                         f"datasets: {', '.join(sorted({r.label for r in every}))}")
+                         f"datasets: {', '.join(sorted({r.label for r in every if r.chapter != 'summary'}))}")
     if a.device:
         from movierec_nb.core import pick_device
         pick_device(a.device)   # an unknown or unavailable device fails here, before any run
         runs = [Run(r.chapter, r.notebook, r.label, dict(r.params, device=a.device), r.needs) if r.chapter in PAPER_NOTEBOOKS else r
                 for r in runs]
-    missing = {r: [n for n in r.needs if not (root / n).is_dir()] for r in runs}
+    where = "--data-dir" if a.data_dir else "$MOVIEREC_DATA_DIR or the user cache"
+    absent = _ensure_data({n for r in runs for n in r.needs}, root, not a.no_download)
+    missing = {r: [n for n in r.needs if n in absent] for r in runs}
     missing = {r: m for r, m in missing.items() if m}
     for r, m in missing.items():
-        print(f"missing data for {r.chapter}/{r.label}: {', '.join(str(root / n) for n in m)} (data dir from "
-              f"{'--data-dir' if a.data_dir else '$MOVIEREC_DATA_DIR or the user cache'}); official releases download "
-              f"automatically when online, ml-1m-partial only exists locally", file=sys.stderr)
+        print(f"missing data for {r.chapter}/{r.label}: " + "; ".join(f"{root / n} ({absent[n]})" for n in m)
+              + f" (data dir from {where})", file=sys.stderr)
     if missing and not a.keep_going:
         print("stopping: pass --keep-going to run the rest", file=sys.stderr)
         return 2
-    done = []
+    todo, skipped = [], []
     for r in runs:
-        if r in missing: continue
-        t = time.perf_counter()
-        print(f"[{len(done) + 1}/{len(runs) - len(missing)}] {r.chapter}/{r.label} ({a.profile}) ...", flush=True)
-        out = execute(r, a.profile, Path(a.reports), root if a.data_dir else None)
-        done.append(r)
-        print(f"    -> {out} ({time.perf_counter() - t:.1f}s)", flush=True)
+        if r in missing or r.chapter == "summary": continue
+        st = run_stamp(r, a.profile, root)
+        (todo.append((r, st)) if a.force or not is_up_to_date(r, reports, a.profile, st) else skipped.append(r))
+    if skipped: print(f"up to date (skipped; --force reruns): {', '.join(f'{r.chapter}/{r.label}' for r in skipped)}", flush=True)
+    todo.sort(key=lambda rs: -_previous_wall_time(rs[0], reports, a.profile))
+    failures, n, t_all = [], len(todo), time.perf_counter()
+    data_root = root if a.data_dir else None
+    jobs = [(r, a.profile, reports, data_root, st, a.jobs == 1 and sys.stderr.isatty(), k, n) for k, (r, st) in enumerate(todo, 1)]
+    if a.jobs == 1:   # in this process: Ctrl-C reaches papermill directly
+        for job in jobs:
+            try: _execute_logged(*job)
+            except ChapterFailed as e:
+                failures.append((job[0], e)); print(f"FAILED {job[0].chapter}/{job[0].label}: {e}", file=sys.stderr, flush=True); break
+    else:             # worker processes in this process group: Ctrl-C reaches each of them too
+        import multiprocessing as mp
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+        with ProcessPoolExecutor(a.jobs, mp_context=mp.get_context("spawn")) as ex:
+            queue, running = list(jobs), {}
+            try:
+                while queue or running:
+                    while queue and len(running) < a.jobs and not failures:
+                        job = queue.pop(0)
+                        running[ex.submit(_execute_logged, *job)] = job[0]
+                    if not running: break
+                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for f in done:
+                        r = running.pop(f)
+                        if f.exception() is not None:
+                            failures.append((r, f.exception()))
+                            print(f"FAILED {r.chapter}/{r.label}: {f.exception()}", file=sys.stderr, flush=True)
+            except KeyboardInterrupt:
+                print("interrupted: the running chapters stop and keep their partial output as *.failed.ipynb; "
+                      "finished reports are complete", file=sys.stderr, flush=True)
+                ex.shutdown(wait=True, cancel_futures=True)
+                raise
+    summary = [r for r in runs if r.chapter == "summary"]
+    if summary and not failures:
+        r = summary[0]
+        from movierec_nb.summary import summary_inputs
+        st = run_stamp(r, a.profile, None, {"inputs": summary_inputs(reports, a.profile)})
+        if a.force or not is_up_to_date(r, reports, a.profile, st):
+            try: execute(r, a.profile, reports, None, progress=False, stamp=st); print(f"summary -> {reports / 'SUMMARY.md'}", flush=True)
+            except ChapterFailed as e: failures.append((r, e)); print(f"FAILED summary: {e}", file=sys.stderr)
+        else: print("summary up to date", flush=True)
     if missing: print(f"skipped (missing data): {', '.join(f'{r.chapter}/{r.label}' for r in missing)}")
+    print(f"{len(todo) - len(failures)} run(s) in {time.perf_counter() - t_all:.1f}s, {len(skipped)} up to date, "
+          f"{len(failures)} failed", flush=True)
+    if failures:
+        not_run = [r for r, _ in todo if r not in {f[0] for f in failures} and not run_stamp_ok(r, reports, a.profile)]
+        if not_run: print(f"not run because of the failure: {', '.join(f'{r.chapter}/{r.label}' for r in not_run)}", file=sys.stderr)
+        return 1
     return 0
 
-# %% ../nbs/20_reproduce.ipynb #c801bf8c
+def run_stamp_ok(run: Run, reports: Path, profile: str) -> bool:
+    "True if `run`'s report and stamp exist (it finished in this or an earlier invocation)."
+    return run.report(reports, profile).exists() and stamp_path(run, reports, profile).exists()
+
+# %% ../nbs/20_reproduce.ipynb #fb86000d
+RESULTS_MARKER = "<!-- results table: generated from reports/ -->"
+
 def render_readme(index: str | os.PathLike | None = None) -> str:
     "The README text: the markdown cells of `nbs/index.ipynb`, in order."
     import nbformat
     nb = nbformat.read(Path(index) if index else REPO / "nbs" / "index.ipynb", as_version=4)
     body = "\n\n".join(c.source.strip() for c in nb.cells if c.cell_type == "markdown")
+    if RESULTS_MARKER in body:
+        from movierec_nb.summary import collect_claims, compact_table
+        body = body.replace(RESULTS_MARKER, compact_table(collect_claims(REPO / "reports", "quick")))
     return "<!-- Generated from nbs/index.ipynb by `python -m movierec_nb.reproduce --readme`; edit the notebook. -->\n\n" + body + "\n"
 
 # %% ../nbs/20_reproduce.ipynb #7c01d376

@@ -41,10 +41,12 @@ def test_quick_profile_on_real_data(real_root, tmp_path):
 def test_missing_data_stops_or_keeps_going(tmp_path, capsys):
     empty = tmp_path / "nodata"
     empty.mkdir()
-    assert R.main(["--profile", "quick", "--reports", str(tmp_path / "r"), "--data-dir", str(empty)]) == 2
+    assert R.main(["--profile", "quick", "--reports", str(tmp_path / "r"), "--data-dir", str(empty), "--no-download"]) == 2
     err = capsys.readouterr().err
-    assert f"missing data for data/ml-100k: {empty / 'ml-100k'}" in err and "--keep-going" in err
-    assert R.main(["--profile", "quick", "--reports", str(tmp_path / "r"), "--data-dir", str(empty), "--keep-going"]) == 0
+    assert f"missing data for data/ml-100k: {empty / 'ml-100k'} (download it from https://files.grouplens.org/datasets/movielens/ml-100k.zip)" in err
+    assert f"{empty / 'ml-1m-partial'} (a local folder only" in err and "--keep-going" in err
+    assert R.main(["--profile", "quick", "--reports", str(tmp_path / "r"), "--data-dir", str(empty), "--keep-going",
+                   "--no-download", "--chapter", "data", "--chapter", "wang-ncf"]) == 0
     out = capsys.readouterr().out
     assert "skipped (missing data): data/ml-100k, data/ml-latest-small, data/ml-1m-partial" in out
     assert "wang-ncf/ml-1m-partial" in out
@@ -59,7 +61,7 @@ def test_failed_chapter_keeps_partial_output_and_no_report(tmp_path):
 
 
 def test_unknown_chapter_is_an_error(tmp_path):
-    with pytest.raises(SystemExit, match="chapters: baselines, data, kanyuch-deepcf, wang-ncf, zeng-embedding"):
+    with pytest.raises(SystemExit, match="chapters: aam-hybrid, baselines, data, kanyuch-deepcf, liu-survey, summary, wang-ncf, zeng-embedding"):
         R.main(["--profile", "test", "--chapter", "nope", "--reports", str(tmp_path)])
 
 
@@ -96,4 +98,78 @@ def test_every_planned_parameter_is_a_notebook_parameter():
     for profile in R.PROFILES:
         for run in R.plan(profile, ROOT):
             declared = set(pm.inspect_notebook(str(ROOT / "nbs" / run.notebook)))
-            assert set(run.params) | {"profile", "report_dir", "data_dir"} <= declared, (run.notebook, set(run.params) - declared)
+            injected = {"profile", "report_dir"} | ({"data_dir"} if run.chapter != "summary" else set())
+            assert set(run.params) | injected <= declared, (run.notebook, set(run.params) | injected - declared)
+
+
+def _data_run(reports, *extra):
+    return R.main(["--profile", "test", "--chapter", "data", "--reports", str(reports), *extra])
+
+
+def test_skip_when_up_to_date_then_force(tmp_path, capsys):
+    assert _data_run(tmp_path) == 0
+    report = tmp_path / "data" / "synthetic-test.ipynb"
+    html, stamp = report.with_suffix(".html"), report.with_suffix(".stamp.json")
+    assert report.exists() and html.stat().st_size > 50_000 and stamp.exists()
+    assert "<img" in html.read_text() and (tmp_path / "SUMMARY-test.md").exists()
+    first = report.stat().st_mtime_ns
+    capsys.readouterr()
+    assert _data_run(tmp_path) == 0
+    out = capsys.readouterr().out
+    assert "up to date (skipped; --force reruns): data/synthetic" in out and "summary up to date" in out
+    assert report.stat().st_mtime_ns == first
+    assert _data_run(tmp_path, "--force") == 0
+    assert report.stat().st_mtime_ns > first
+    # a changed input (here: the recorded code fingerprint) makes the report stale again
+    st = json.loads(stamp.read_text()); st["code"] = "0" * 64; stamp.write_text(json.dumps(st))
+    second = report.stat().st_mtime_ns
+    assert _data_run(tmp_path) == 0 and report.stat().st_mtime_ns > second
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_failing_chapter_stops_with_its_name_and_cell(tmp_path, capfd, monkeypatch, jobs):
+    broken = R.Run("data", "01_data.ipynb", "broken", {"dataset": "ml-10k"})
+    monkeypatch.setattr(R, "plan", lambda profile, root=None: [broken, R.SUMMARY_RUN])
+    assert R.main(["--profile", "test", "--reports", str(tmp_path), "--jobs", jobs]) == 1
+    err = capfd.readouterr().err
+    assert "FAILED data/broken: 01_data.ipynb (broken, test) failed in cell" in err and "unknown dataset 'ml-10k'" in err
+    assert (tmp_path / "data" / "broken-test.failed.ipynb").exists() and not (tmp_path / "data" / "broken-test.ipynb").exists()
+    assert not (tmp_path / "SUMMARY-test.md").exists()     # no summary from an incomplete set
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGKILL"])
+def test_interrupted_run_leaves_the_previous_report_intact(tmp_path, sig):
+    import os, signal, time
+    report = tmp_path / "data" / "synthetic-test.ipynb"
+    report.parent.mkdir(parents=True)
+    report.write_text("previous good report")
+    p = subprocess.Popen([sys.executable, "-m", "movierec_nb.reproduce", "--profile", "test", "--chapter", "data",
+                          "--reports", str(tmp_path)], start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    partial = report.with_suffix(".partial.ipynb")
+    deadline = time.time() + 120
+    while not partial.exists() and time.time() < deadline and p.poll() is None: time.sleep(0.2)
+    assert partial.exists(), "the run never started writing"
+    time.sleep(2)
+    os.killpg(p.pid, getattr(signal, sig))
+    p.wait(timeout=120)
+    assert p.returncode != 0
+    assert report.read_text() == "previous good report"
+    assert not report.with_suffix(".stamp.json").exists()
+    if sig == "SIGINT":   # a clean interrupt moves the partial output aside
+        assert not partial.exists() and report.with_suffix(".failed.ipynb").exists()
+
+
+def test_jobs_must_be_positive(tmp_path):
+    with pytest.raises(SystemExit):
+        R.main(["--profile", "test", "--jobs", "0", "--reports", str(tmp_path)])
+
+
+def test_jobs_run_chapters_in_parallel_processes(tmp_path, capfd, monkeypatch):
+    runs = [R.Run("data", "01_data.ipynb", label, {"dataset": "synthetic"}) for label in ("synthetic", "synthetic-copy")]
+    monkeypatch.setattr(R, "plan", lambda profile, root=None: [*runs, R.SUMMARY_RUN])
+    assert R.main(["--profile", "test", "--reports", str(tmp_path), "--jobs", "2"]) == 0
+    out = capfd.readouterr().out
+    assert out.count("started") == 2 and "2 run(s)" in out
+    for label in ("synthetic", "synthetic-copy"):
+        report = tmp_path / "data" / f"{label}-test.ipynb"
+        assert report.exists() and report.with_suffix(".html").exists() and report.with_suffix(".stamp.json").exists()
