@@ -356,6 +356,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                        'movierec_nb.reproduce._ensure_data': ('reproduce.html#_ensure_data', 'movierec_nb/reproduce.py'),
                                        'movierec_nb.reproduce._execute_logged': ( 'reproduce.html#_execute_logged',
                                                                                   'movierec_nb/reproduce.py'),
+                                       'movierec_nb.reproduce._interrupt_on_sigterm': ( 'reproduce.html#_interrupt_on_sigterm',
+                                                                                        'movierec_nb/reproduce.py'),
                                        'movierec_nb.reproduce._official': ('reproduce.html#_official', 'movierec_nb/reproduce.py'),
                                        'movierec_nb.reproduce._previous_wall_time': ( 'reproduce.html#_previous_wall_time',
                                                                                       'movierec_nb/reproduce.py'),

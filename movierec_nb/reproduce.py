@@ -16,9 +16,9 @@ from typing import Any
 from .core import data_dir as resolve_data_dir
 
 # %% auto #0
-__all__ = ['PROFILES', 'PAPER_NOTEBOOKS', 'REPO', 'SUMMARY_RUN', 'RESULTS_MARKER', 'Run', 'plan', 'code_fingerprint',
-           'data_fingerprint', 'run_stamp', 'stamp_path', 'is_up_to_date', 'ChapterFailed', 'export_html', 'execute',
-           'main', 'run_stamp_ok', 'render_readme']
+__all__ = ['PROFILES', 'PAPER_NOTEBOOKS', 'REPO', 'SUMMARY_RUN', 'ORCHESTRATION', 'RESULTS_MARKER', 'Run', 'plan',
+           'code_fingerprint', 'data_fingerprint', 'run_stamp', 'stamp_path', 'is_up_to_date', 'ChapterFailed',
+           'export_html', 'execute', 'main', 'run_stamp_ok', 'render_readme']
 
 # %% ../nbs/20_reproduce.ipynb #6f8c9bbf
 PROFILES = ("test", "quick", "paper")
@@ -76,11 +76,14 @@ def plan(profile: str, data_root: Path | None = None) -> list[Run]:
     return runs + [SUMMARY_RUN]
 
 # %% ../nbs/20_reproduce.ipynb #b7c406df
+ORCHESTRATION = ("reproduce.py", "bench.py", "_modidx.py")   # modules no chapter's numbers depend on
+
 def code_fingerprint(notebook: str) -> str:
-    "SHA-256 over the package's modules and the cell sources of `nbs/<notebook>`."
+    "SHA-256 over the package's modules (but the orchestration ones) and the cell sources of `nbs/<notebook>`."
     import hashlib, json
     h = hashlib.sha256()
     for f in sorted((REPO / "movierec_nb").rglob("*.py")):
+        if f.name in ORCHESTRATION and f.parent.name == "movierec_nb": continue
         h.update(str(f.relative_to(REPO)).encode()); h.update(f.read_bytes())
     cells = json.loads((REPO / "nbs" / notebook).read_text(encoding="utf-8"))["cells"]
     h.update(json.dumps([("".join(c["source"]) if isinstance(c["source"], list) else c["source"]) for c in cells]).encode())
@@ -169,14 +172,22 @@ def _ensure_data(needs: set[str], root: Path, download: bool) -> dict[str, str]:
     return missing
 
 def _previous_wall_time(run: Run, reports: Path, profile: str) -> float:
-    import json
+    "Wall time of the run's previous report; infinite when unknown, so that a new chapter starts early."
+    import json, math
     m = reports / run.chapter / f"{run.label}-{profile}.metrics.json"
-    try: return float(json.loads(m.read_text())["manifest"]["duration_s"] or 0)
-    except Exception: return 0.0
+    try: return float(json.loads(m.read_text())["manifest"]["duration_s"])
+    except (OSError, KeyError, TypeError, ValueError): return math.inf
+
+def _interrupt_on_sigterm() -> None:
+    "Treat SIGTERM like Ctrl-C, so that a terminated run moves its partial output aside too."
+    import signal, threading
+    def handler(signum, frame): raise KeyboardInterrupt(f"signal {signum}")
+    if threading.current_thread() is threading.main_thread(): signal.signal(signal.SIGTERM, handler)
 
 def _execute_logged(run: Run, profile: str, reports: Path, data_root: Path | None, stamp: dict[str, Any], progress: bool,
                     k: int, n: int) -> Path:
     "`execute` with a start and an end line on stdout (a top-level function, so worker processes can run it)."
+    _interrupt_on_sigterm()
     t = time.perf_counter()
     print(f"[{k}/{n}] {run.chapter}/{run.label} ({profile}) started", flush=True)
     out = execute(run, profile, reports, data_root, progress=progress, stamp=stamp)
@@ -199,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep-going", action="store_true", help="skip runs whose data is missing instead of stopping")
     a = ap.parse_args(argv)
     if a.jobs < 1: ap.error(f"--jobs must be >= 1, got {a.jobs}")
+    _interrupt_on_sigterm()
     if a.jobs > 1:   # each kernel gets its share of the cores (inherited by papermill's kernels), not all of them
         share = str(max(1, (os.cpu_count() or 1) // a.jobs))
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"): os.environ.setdefault(var, share)
