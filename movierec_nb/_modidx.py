@@ -369,6 +369,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                        'movierec_nb.reproduce.export_html': ('reproduce.html#export_html', 'movierec_nb/reproduce.py'),
                                        'movierec_nb.reproduce.is_up_to_date': ('reproduce.html#is_up_to_date', 'movierec_nb/reproduce.py'),
                                        'movierec_nb.reproduce.main': ('reproduce.html#main', 'movierec_nb/reproduce.py'),
+                                       'movierec_nb.reproduce.parse_overrides': ( 'reproduce.html#parse_overrides',
+                                                                                  'movierec_nb/reproduce.py'),
                                        'movierec_nb.reproduce.plan': ('reproduce.html#plan', 'movierec_nb/reproduce.py'),
                                        'movierec_nb.reproduce.render_readme': ('reproduce.html#render_readme', 'movierec_nb/reproduce.py'),
                                        'movierec_nb.reproduce.run_stamp': ('reproduce.html#run_stamp', 'movierec_nb/reproduce.py'),

@@ -18,7 +18,7 @@ from .core import data_dir as resolve_data_dir
 # %% auto #0
 __all__ = ['PROFILES', 'PAPER_NOTEBOOKS', 'REPO', 'SUMMARY_RUN', 'ORCHESTRATION', 'RESULTS_MARKER', 'Run', 'plan',
            'code_fingerprint', 'data_fingerprint', 'run_stamp', 'stamp_path', 'is_up_to_date', 'ChapterFailed',
-           'export_html', 'execute', 'main', 'run_stamp_ok', 'render_readme']
+           'export_html', 'execute', 'parse_overrides', 'main', 'run_stamp_ok', 'render_readme']
 
 # %% ../nbs/20_reproduce.ipynb #6f8c9bbf
 PROFILES = ("test", "quick", "paper")
@@ -194,6 +194,17 @@ def _execute_logged(run: Run, profile: str, reports: Path, data_root: Path | Non
     print(f"[{k}/{n}] {run.chapter}/{run.label} done in {time.perf_counter() - t:.1f}s -> {out}", flush=True)
     return out
 
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    "`NAME=VALUE` strings -> parameters (VALUE parsed as JSON, else kept as a string)."
+    import json
+    out = {}
+    for item in items:
+        name, eq, value = item.partition("=")
+        if not eq or not name.isidentifier(): raise ValueError(f"--set expects NAME=VALUE, got {item!r}")
+        try: out[name] = json.loads(value)
+        except json.JSONDecodeError: out[name] = value
+    return out
+
 def main(argv: list[str] | None = None) -> int:
     "Command-line entry point: run the plan of a profile, report what ran, what was skipped and what failed."
     ap = argparse.ArgumentParser(prog="python -m movierec_nb.reproduce", description=__doc__ or "Regenerate reports/.")
@@ -207,6 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=1, help="chapters run at the same time (default 1)")
     ap.add_argument("--force", action="store_true", help="run even the reports that are up to date")
     ap.add_argument("--no-download", action="store_true", help="never download a missing official release")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="overrides",
+                    help="override a parameter of the selected paper chapters (repeatable; VALUE is JSON, else a string), "
+                         "e.g. --set epochs=4 --set 'seeds=[0]'; recorded in each report's manifest and stamp")
     ap.add_argument("--keep-going", action="store_true", help="skip runs whose data is missing instead of stopping")
     a = ap.parse_args(argv)
     if a.jobs < 1: ap.error(f"--jobs must be >= 1, got {a.jobs}")
@@ -221,6 +235,16 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"no run of profile {a.profile!r} matches chapter(s) {a.chapter or 'any'} and dataset(s) "
                          f"{a.dataset or 'any'}; chapters: {', '.join(sorted({r.chapter for r in every}))}; "
                          f"datasets: {', '.join(sorted({r.label for r in every if r.chapter != 'summary'}))}")
+    if a.overrides:
+        import papermill as pm
+        try: over = parse_overrides(a.overrides)
+        except ValueError as e: raise SystemExit(str(e)) from None
+        for nb in sorted({r.notebook for r in runs if r.chapter in PAPER_NOTEBOOKS}):
+            declared = set(pm.inspect_notebook(str(REPO / "nbs" / nb)))
+            if set(over) - declared:
+                raise SystemExit(f"--set: {nb} has no parameter(s) {sorted(set(over) - declared)}; its parameters: {', '.join(sorted(declared))}")
+        runs = [Run(r.chapter, r.notebook, r.label, {**r.params, **over}, r.needs) if r.chapter in PAPER_NOTEBOOKS else r
+                for r in runs]
     if a.device:
         from movierec_nb.core import pick_device
         pick_device(a.device)   # an unknown or unavailable device fails here, before any run

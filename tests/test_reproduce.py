@@ -173,3 +173,9 @@ def test_jobs_run_chapters_in_parallel_processes(tmp_path, capfd, monkeypatch):
     for label in ("synthetic", "synthetic-copy"):
         report = tmp_path / "data" / f"{label}-test.ipynb"
         assert report.exists() and report.with_suffix(".html").exists() and report.with_suffix(".stamp.json").exists()
+
+
+def test_set_rejects_an_unknown_parameter(tmp_path):
+    with pytest.raises(SystemExit, match=r"--set: 13_aam_hybrid.ipynb has no parameter\(s\) \['epoch'\]"):
+        R.main(["--profile", "test", "--paper", "aam-hybrid", "--set", "epoch=3", "--reports", str(tmp_path)])
+    assert not (tmp_path / "aam-hybrid").exists()

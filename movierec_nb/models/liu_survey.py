@@ -69,9 +69,10 @@ class TextCNNRegressor(nn.Module):
         nn.init.constant_(self.mlp[-1].bias, rating_mean)
 
     def encode_movies(self, items: torch.Tensor) -> torch.Tensor:
-        "(B,) movie indices -> (B, dim) movie vectors from their title and genre tokens."
-        x = self.word(self.tokens[items]).transpose(1, 2)
-        return self.movie(torch.cat([torch.relu(c(x)).amax(dim=2) for c in self.convs], 1))
+        "(B,) movie indices -> (B, dim) movie vectors from their title and genre tokens (each distinct movie encoded once)."
+        uniq, inverse = torch.unique(items, return_inverse=True)
+        x = self.word(self.tokens[uniq]).transpose(1, 2)
+        return self.movie(torch.cat([torch.relu(c(x)).amax(dim=2) for c in self.convs], 1))[inverse]
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         "Predicted rating of each pair."
