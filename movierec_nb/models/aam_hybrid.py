@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..metrics import FullCatalogue, RatingError, SampledCandidates, evaluate
+from ..metrics import FullCatalogue, RatingError, SampledCandidates, evaluate, mae, mse, rmse
 from ..train import ExplicitRatings, TorchScorer, TrainConfig, Trainer, rating_validator
 
 # %% auto #0
@@ -157,8 +157,8 @@ def _train_errors(s: Any, n: int, seed: int) -> Any:
     rows = s.train.iloc[np.sort(rng.choice(len(s.train), min(n, len(s.train)), replace=False))]
     u, i, y = rows["u"].to_numpy(), rows["i"].to_numpy(), rows["rating"].to_numpy(np.float64)
     def validate(model: nn.Module) -> dict[str, float]:
-        e = TorchScorer(model, next(model.parameters()).device).score(u, i[:, None])[:, 0] - y
-        return {"train_MSE": float(np.mean(e ** 2)), "train_RMSE": float(np.sqrt(np.mean(e ** 2))), "train_MAE": float(np.mean(np.abs(e)))}
+        pred = TorchScorer(model, next(model.parameters()).device).score(u, i[:, None])[:, 0]
+        return {"train_MSE": mse(y, pred), "train_RMSE": rmse(y, pred), "train_MAE": mae(y, pred)}
     return validate
 
 def fit_aam(split: Any, features: SideFeatures, seed: int = 0, lr: float = 1e-4, batch_size: int = 64, epochs: int = 100,
