@@ -136,6 +136,7 @@ def execute(run: Run, profile: str, reports: Path, data_root: Path | None = None
     partial, failed = out.with_suffix(".partial.ipynb"), out.with_suffix(".failed.ipynb")
     params = dict(run.params, profile=profile, report_dir=str(out.parent.resolve()))
     if data_root is not None and "data_dir" not in params: params["data_dir"] = str(data_root)
+    backend = os.environ.pop("MPLBACKEND", None)   # e.g. Agg in CI: the kernel must keep its inline backend, or figures vanish
     try:
         pm.execute_notebook(REPO / "nbs" / run.notebook, partial, parameters=params, kernel_name=kernel,
                             cwd=str(REPO / "nbs"), progress_bar=progress)
@@ -146,6 +147,8 @@ def execute(run: Run, profile: str, reports: Path, data_root: Path | None = None
     except BaseException:
         if partial.exists(): os.replace(partial, failed)
         raise
+    finally:
+        if backend is not None: os.environ["MPLBACKEND"] = backend
     os.replace(partial, out)
     export_html(out)
     if stamp is not None: write_json(stamp_path(run, reports, profile), stamp)
