@@ -361,6 +361,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                        'movierec_nb.reproduce._official': ('reproduce.html#_official', 'movierec_nb/reproduce.py'),
                                        'movierec_nb.reproduce._previous_wall_time': ( 'reproduce.html#_previous_wall_time',
                                                                                       'movierec_nb/reproduce.py'),
+                                       'movierec_nb.reproduce._promote': ('reproduce.html#_promote', 'movierec_nb/reproduce.py'),
+                                       'movierec_nb.reproduce._set_aside': ('reproduce.html#_set_aside', 'movierec_nb/reproduce.py'),
                                        'movierec_nb.reproduce.code_fingerprint': ( 'reproduce.html#code_fingerprint',
                                                                                    'movierec_nb/reproduce.py'),
                                        'movierec_nb.reproduce.data_fingerprint': ( 'reproduce.html#data_fingerprint',

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -126,6 +127,20 @@ def export_html(notebook: Path) -> Path:
     with atomic_write(out, encoding="utf-8") as f: f.write(body)
     return out
 
+def _set_aside(partial: Path, failed: Path, stage: Path, stage_failed: Path) -> None:
+    "Keep a failed run's output for inspection under the `.failed` names."
+    if partial.exists(): os.replace(partial, failed)
+    shutil.rmtree(stage_failed, ignore_errors=True)
+    if stage.exists(): os.replace(stage, stage_failed)
+
+def _promote(stage: Path, dest: Path) -> None:
+    "Move every file saved under `stage` to the same relative path under `dest`, then remove `stage`."
+    for f in sorted(p for p in stage.rglob("*") if p.is_file()):
+        target = dest / f.relative_to(stage)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(f, target)
+    shutil.rmtree(stage)
+
 def execute(run: Run, profile: str, reports: Path, data_root: Path | None = None, kernel: str = "python3",
             progress: bool = True, stamp: dict[str, Any] | None = None) -> Path:
     "Execute `run` with papermill into its report path (atomically), export HTML, save `stamp`; return the report path."
@@ -134,21 +149,25 @@ def execute(run: Run, profile: str, reports: Path, data_root: Path | None = None
     out = run.report(reports, profile)
     out.parent.mkdir(parents=True, exist_ok=True)
     partial, failed = out.with_suffix(".partial.ipynb"), out.with_suffix(".failed.ipynb")
-    params = dict(run.params, profile=profile, report_dir=str(out.parent.resolve()))
+    stage, stage_failed = out.with_suffix(".partial"), out.with_suffix(".failed")
+    shutil.rmtree(stage, ignore_errors=True); stage.mkdir()   # a killed run may have left one
+    params = dict(run.params, profile=profile, report_dir=str(stage.resolve()))
+    if run.chapter == "summary": params["reports"] = str(reports.resolve())   # it reads the other reports
     if data_root is not None and "data_dir" not in params: params["data_dir"] = str(data_root)
     backend = os.environ.pop("MPLBACKEND", None)   # e.g. Agg in CI: the kernel must keep its inline backend, or figures vanish
     try:
         pm.execute_notebook(REPO / "nbs" / run.notebook, partial, parameters=params, kernel_name=kernel,
                             cwd=str(REPO / "nbs"), progress_bar=progress)
     except pm.PapermillExecutionError as e:
-        if partial.exists(): os.replace(partial, failed)
+        _set_aside(partial, failed, stage, stage_failed)
         raise ChapterFailed(f"{run.notebook} ({run.label}, {profile}) failed in cell {e.exec_count}: {e.ename}: "
                             f"{e.evalue}\npartial output kept in {failed}") from None
     except BaseException:
-        if partial.exists(): os.replace(partial, failed)
+        _set_aside(partial, failed, stage, stage_failed)
         raise
     finally:
         if backend is not None: os.environ["MPLBACKEND"] = backend
+    _promote(stage, out.parent)
     os.replace(partial, out)
     export_html(out)
     if stamp is not None: write_json(stamp_path(run, reports, profile), stamp)

@@ -137,6 +137,41 @@ def test_failing_chapter_stops_with_its_name_and_cell(tmp_path, capfd, monkeypat
     assert not (tmp_path / "SUMMARY-test.md").exists()     # no summary from an incomplete set
 
 
+def _fake_chapter(fail: bool):
+    "A stand-in for papermill: saves metrics and a figure into report_dir, then fails or succeeds."
+    import papermill as pm
+    def execute_notebook(nb, out, parameters, **kw):
+        stage = Path(parameters["report_dir"])
+        (stage / "figures").mkdir(parents=True, exist_ok=True)
+        (stage / "synthetic-test.metrics.json").write_text('{"hr": "new"}')
+        (stage / "figures" / "synthetic-test-results.png").write_text("new figure")
+        Path(out).write_text("{}")
+        if fail: raise pm.PapermillExecutionError(7, 7, "assert False", "AssertionError", "late check", [])
+    return execute_notebook
+
+
+def test_failure_after_saving_metrics_keeps_the_previous_ones(tmp_path, monkeypatch):
+    import papermill as pm
+    folder = tmp_path / "data"
+    (folder / "figures").mkdir(parents=True)
+    (folder / "synthetic-test.metrics.json").write_text('{"hr": "old"}')
+    (folder / "figures" / "synthetic-test-results.png").write_text("old figure")
+    run = R.Run("data", "01_data.ipynb", "synthetic", {"dataset": "synthetic"})
+    monkeypatch.setattr(pm, "execute_notebook", _fake_chapter(fail=True))
+    with pytest.raises(R.ChapterFailed, match="failed in cell 7: AssertionError: late check"):
+        R.execute(run, "test", tmp_path, progress=False)
+    assert (folder / "synthetic-test.metrics.json").read_text() == '{"hr": "old"}'
+    assert (folder / "figures" / "synthetic-test-results.png").read_text() == "old figure"
+    assert (folder / "synthetic-test.failed" / "synthetic-test.metrics.json").read_text() == '{"hr": "new"}'
+    assert not (folder / "synthetic-test.partial").exists()
+    monkeypatch.setattr(pm, "execute_notebook", _fake_chapter(fail=False))
+    monkeypatch.setattr(R, "export_html", lambda nb: nb.with_suffix(".html"))
+    assert R.execute(run, "test", tmp_path, progress=False) == folder / "synthetic-test.ipynb"
+    assert (folder / "synthetic-test.metrics.json").read_text() == '{"hr": "new"}'
+    assert (folder / "figures" / "synthetic-test-results.png").read_text() == "new figure"
+    assert not (folder / "synthetic-test.partial").exists()
+
+
 @pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM", "SIGKILL"])
 def test_interrupted_run_leaves_the_previous_report_intact(tmp_path, sig):
     import os, signal, time
