@@ -322,10 +322,10 @@ def main(argv: list[str] | None = None) -> int:
     summary = [r for r in runs if r.chapter == "summary"]
     if summary and not failures:
         r = summary[0]
-        from movierec_nb.summary import summary_inputs
+        from movierec_nb.summary import summary_inputs, summary_path
         st = run_stamp(r, a.profile, None, {"inputs": summary_inputs(reports, a.profile)})
         if a.force or not is_up_to_date(r, reports, a.profile, st):
-            try: execute(r, a.profile, reports, None, progress=False, stamp=st); print(f"summary -> {reports / 'SUMMARY.md'}", flush=True)
+            try: execute(r, a.profile, reports, None, progress=False, stamp=st); print(f"summary -> {summary_path(reports, a.profile)}", flush=True)
             except ChapterFailed as e: failures.append((r, e)); print(f"FAILED summary: {e}", file=sys.stderr)
         else: print("summary up to date", flush=True)
     if missing: print(f"skipped (missing data): {', '.join(f'{r.chapter}/{r.label}' for r in missing)}")
