@@ -142,8 +142,9 @@ def _promote(stage: Path, dest: Path) -> None:
     shutil.rmtree(stage)
 
 def execute(run: Run, profile: str, reports: Path, data_root: Path | None = None, kernel: str = "python3",
-            progress: bool = True, stamp: dict[str, Any] | None = None) -> Path:
+            progress: bool = True, stamp: dict[str, Any] | None = None, inject: dict[str, Any] | None = None) -> Path:
     "Execute `run` with papermill into its report path (atomically), export HTML, save `stamp`; return the report path."
+    # inject: parameters passed beside the run's own that its stamp leaves out (e.g. where the other reports are)
     import papermill as pm
     from movierec_nb.core import write_json
     out = run.report(reports, profile)
@@ -151,8 +152,7 @@ def execute(run: Run, profile: str, reports: Path, data_root: Path | None = None
     partial, failed = out.with_suffix(".partial.ipynb"), out.with_suffix(".failed.ipynb")
     stage, stage_failed = out.with_suffix(".partial"), out.with_suffix(".failed")
     shutil.rmtree(stage, ignore_errors=True); stage.mkdir()   # a killed run may have left one
-    params = dict(run.params, profile=profile, report_dir=str(stage.resolve()))
-    if run.chapter == "summary": params["reports"] = str(reports.resolve())   # it reads the other reports
+    params = dict(run.params, **(inject or {}), profile=profile, report_dir=str(stage.resolve()))
     if data_root is not None and "data_dir" not in params: params["data_dir"] = str(data_root)
     backend = os.environ.pop("MPLBACKEND", None)   # e.g. Agg in CI: the kernel must keep its inline backend, or figures vanish
     try:
@@ -325,7 +325,9 @@ def main(argv: list[str] | None = None) -> int:
         from movierec_nb.summary import summary_inputs, summary_path
         st = run_stamp(r, a.profile, None, {"inputs": summary_inputs(reports, a.profile)})
         if a.force or not is_up_to_date(r, reports, a.profile, st):
-            try: execute(r, a.profile, reports, None, progress=False, stamp=st); print(f"summary -> {summary_path(reports, a.profile)}", flush=True)
+            try:   # the summary reads the other reports: it is told where they are
+                execute(r, a.profile, reports, None, progress=False, stamp=st, inject={"reports": str(reports.resolve())})
+                print(f"summary -> {summary_path(reports, a.profile)}", flush=True)
             except ChapterFailed as e: failures.append((r, e)); print(f"FAILED summary: {e}", file=sys.stderr)
         else: print("summary up to date", flush=True)
     if missing: print(f"skipped (missing data): {', '.join(f'{r.chapter}/{r.label}' for r in missing)}")
