@@ -8,18 +8,22 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from fastcore.basics import patch
+from tqdm import tqdm
 
-from .splits import Split
+from .metrics import FullCatalogue, RatingError, SampledCandidates, evaluate, evaluate_many
+from .report import ChapterSettings
+from .splits import KFold, LeaveOneOut, Split, split
 
 # %% auto #0
 __all__ = ['SIMILARITIES', 'AGGREGATES', 'SURPRISE_ALGOS', 'MODELS', 'train_matrix', 'Recommender', 'Popularity', 'GlobalMean',
            'RandomScores', 'similarity_matrix', 'row_stats', 'knn_predict', 'NeighborhoodCF', 'SurpriseModel', 'EASE',
-           'PureSVD', 'ImplicitMF', 'DotMF', 'make_model', 'run_rating_bench', 'run_ranking_bench']
+           'PureSVD', 'ImplicitMF', 'DotMF', 'make_model', 'run_rating_bench', 'run_ranking_bench', 'BaselinesSettings']
 
 # %% ../nbs/05_baselines.ipynb #1e5292c7
 def train_matrix(s: Split, values: str = "rating") -> sp.csr_matrix:
@@ -32,9 +36,12 @@ def train_matrix(s: Split, values: str = "rating") -> sp.csr_matrix:
     return m
 
 class Recommender:
-    "Base class: `fit(split)` then `score(users, items)`; subclasses implement `_fit` and `_score`."
+    "Base class: `fit(split)` then `score(users, items)`; subclasses implement `_fit`, `_score` and `_stored`."
     predicts_ratings: bool = False   # True: scores are predicted ratings (rating protocols apply)
     name: str = "recommender"
+
+    def __init__(self, seed: int = 0, # the model's random seed; a deterministic model keeps it and ignores it
+                ): self.seed = seed
 
     def fit(self, s: Split) -> "Recommender":
         "Learn from `s.train`; returns self."
@@ -50,21 +57,36 @@ class Recommender:
         self.fit_time_s = time.perf_counter() - t0
         return self
 
-    def score(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        "Scores (n, C) for user `users[r]` and each item of row r of `items`."
-        if not hasattr(self, "seen_users"): raise RuntimeError(f"{self.name}: call fit(split) before score")
-        users, items = np.asarray(users, np.int64), np.asarray(items, np.int64)
-        if items.ndim != 2 or len(users) != len(items):
-            raise ValueError(f"users must be (n,) and items (n, C); got {users.shape} and {items.shape}")
-        if len(users) and (users.min() < 0 or users.max() >= self.n_users or items.min() < 0 or items.max() >= self.n_items):
-            raise IndexError(f"{self.name}: user or item index outside the fitted split ({self.n_users} users, {self.n_items} items)")
-        out = np.asarray(self._score(users, items), np.float64)
-        if not self.predicts_ratings: out = np.where(self.seen_items[items], out, -np.inf)
-        return out
-
     def _fit(self, s: Split) -> None: raise NotImplementedError
     def _score(self, users: np.ndarray, items: np.ndarray) -> np.ndarray: raise NotImplementedError
+    def _stored(self) -> list[Any]: raise NotImplementedError(f"{type(self).__name__} does not say what it stores")
     def __repr__(self) -> str: return f"{type(self).__name__}({self.name})"
+
+# %% ../nbs/05_baselines.ipynb #a173717b
+@patch
+def _check_fitted(self: Recommender) -> None:
+    if not hasattr(self, "seen_users"): raise RuntimeError(f"{self.name}: call fit(split) before score")
+
+@patch
+def score(self: Recommender, users: np.ndarray, # (n,) user indices of the split
+          items: np.ndarray, # (n, C) item indices: row r holds the candidates of users[r]
+         ) -> np.ndarray:
+    "Scores (n, C) for user `users[r]` and each item of row r of `items`."
+    self._check_fitted()
+    users, items = np.asarray(users, np.int64), np.asarray(items, np.int64)
+    if items.ndim != 2 or len(users) != len(items):
+        raise ValueError(f"users must be (n,) and items (n, C); got {users.shape} and {items.shape}")
+    if len(users) and (users.min() < 0 or users.max() >= self.n_users or items.min() < 0 or items.max() >= self.n_items):
+        raise IndexError(f"{self.name}: user or item index outside the fitted split ({self.n_users} users, {self.n_items} items)")
+    out = np.asarray(self._score(users, items), np.float64)
+    if not self.predicts_ratings: out = np.where(self.seen_items[items], out, -np.inf)
+    return out
+
+@patch
+def stored_numbers(self: Recommender) -> int:
+    "How many numbers the fitted model scores from (similarities, weights, factors, counts)."
+    self._check_fitted()
+    return int(sum(a.nnz if sp.issparse(a) else np.size(a) for a in self._stored()))
 
 # %% ../nbs/05_baselines.ipynb #bca398aa
 class Popularity(Recommender):
@@ -72,6 +94,7 @@ class Popularity(Recommender):
     name = "popularity"
     def _fit(self, s: Split) -> None: self.counts = np.bincount(s.train["i"].to_numpy(), minlength=s.n_items).astype(float)
     def _score(self, users, items): return self.counts[items]
+    def _stored(self): return [self.counts]
 
 class GlobalMean(Recommender):
     "Predicts the mean training rating for every pair: the floor of rating prediction."
@@ -79,6 +102,7 @@ class GlobalMean(Recommender):
     name = "global-mean"
     def _fit(self, s: Split) -> None: pass
     def _score(self, users, items): return np.full(items.shape, self.global_mean)
+    def _stored(self): return [self.global_mean]
 
 def _mix64(x: np.ndarray) -> np.ndarray:
     "SplitMix64 finaliser: a well-mixed 64-bit hash of each element."
@@ -91,8 +115,8 @@ def _mix64(x: np.ndarray) -> np.ndarray:
 class RandomScores(Recommender):
     "Uniform random scores in [0, 1), a deterministic hash of (seed, user, item)."
     name = "random"
-    def __init__(self, seed: int = 0): self.seed = seed
     def _fit(self, s: Split) -> None: pass
+    def _stored(self): return []
     def _score(self, users, items):
         key = (users[:, None].astype(np.uint64) * np.uint64(self.n_items) + items.astype(np.uint64)) ^ _mix64(np.array([self.seed]))
         return (_mix64(key) >> np.uint64(11)).astype(np.float64) / 2.0**53
@@ -106,6 +130,7 @@ def _rank_within_rows(R: sp.csr_matrix) -> sp.csr_matrix:
     ranks = pd.Series(R.data).groupby(rows).rank(method="average").to_numpy()
     return sp.csr_matrix((ranks, R.indices, R.indptr), shape=R.shape)
 
+# %% ../nbs/05_baselines.ipynb #f58fe15f
 def similarity_matrix(R: sp.csr_matrix, similarity: str = "pearson", min_support: int = 1, shrinkage: float = 0.0,
                       co_rated: bool = True, block: int = 2048) -> np.ndarray:
     "Dense row × row similarity of the sparse matrix `R` over co-rated columns, or over all columns (`co_rated=False`), float32."
@@ -151,14 +176,30 @@ def row_stats(R: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
     sigma[sigma == 0] = overall or 1.0
     return mean, sigma
 
-def knn_predict(S: np.ndarray, R: sp.csr_matrix, x: np.ndarray, y: np.ndarray, k: int = 40, aggregate: str = "means",
-                base: tuple[np.ndarray, np.ndarray] | None = None, min_k: int = 1, mean: np.ndarray | None = None,
-                sigma: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Neighbourhood predictions for pairs (x, y): neighbours are the `k` rows most similar to x among those with a value in column y.
+def _centre(aggregate: str, xs: np.ndarray, col: int, mean: np.ndarray, base: Any) -> np.ndarray:
+    "What the neighbours' deviations are added to, for rows `xs` in column `col`: b_x + mu + b_col, the row mean, or 0."
+    if aggregate == "baseline": return base[0][xs] + base[1][col]
+    return mean[xs] if aggregate in ("means", "zscore") else np.zeros(len(xs))
 
-    `R` is rows × columns (users × items for user-based). For `aggregate='baseline'`, `base` = (b_row, mu + b_col)
-    gives the baseline of every (row, column). `mean`/`sigma` default to `row_stats(R)`. Returns (prediction,
-    possible); `possible` is False where fewer than `min_k` positive-similarity neighbours exist."""
+def _deviations(aggregate: str, r: np.ndarray, raters: np.ndarray, col: int, mean: np.ndarray, sigma: np.ndarray,
+                base: Any) -> np.ndarray:
+    "The raters' values as the aggregation weighs them: minus their mean, as z-scores, minus their baseline, or raw."
+    if aggregate == "means": return r - mean[raters]
+    if aggregate == "zscore": return (r - mean[raters]) / sigma[raters]
+    if aggregate == "baseline": return r - (base[0][raters] + base[1][col])
+    return r
+
+# %% ../nbs/05_baselines.ipynb #3cfcb66a
+def knn_predict(S: np.ndarray, # row × row similarities
+                R: sp.csr_matrix, # rows × columns ratings (users × items for user-based)
+                x: np.ndarray, y: np.ndarray, # the (row, column) pairs to predict
+                k: int = 40, # neighbours used
+                aggregate: str = "means", # basic, means, zscore or baseline
+                base: tuple[np.ndarray, np.ndarray] | None = None, # for `baseline`: (b_row, mu + b_col)
+                min_k: int = 1, # fewer positive-similarity neighbours make the prediction impossible
+                mean: np.ndarray | None = None, sigma: np.ndarray | None = None, # row statistics; default `row_stats(R)`
+               ) -> tuple[np.ndarray, np.ndarray]:
+    "Neighbourhood predictions for pairs (x, y): the `k` rows most similar to x among those with a value in column y; (prediction, possible)."
     if aggregate not in AGGREGATES: raise ValueError(f"unknown aggregate {aggregate!r}; valid: {', '.join(AGGREGATES)}")
     if aggregate == "baseline" and base is None: raise ValueError("aggregate='baseline' needs base=(b_row, mu + b_col)")
     Rc = R.tocsc(); Rc.sort_indices()
@@ -166,21 +207,15 @@ def knn_predict(S: np.ndarray, R: sp.csr_matrix, x: np.ndarray, y: np.ndarray, k
     pred, ok = np.zeros(len(x)), np.zeros(len(x), bool)
     order = np.argsort(y, kind="stable")
     ys, starts = np.unique(y[order], return_index=True)
-    for col, a, b in zip(ys, starts, np.r_[starts[1:], len(order)]):
-        idx = order[a:b]
-        raters = Rc.indices[Rc.indptr[col]:Rc.indptr[col + 1]]
-        r = Rc.data[Rc.indptr[col]:Rc.indptr[col + 1]]
-        xs = x[idx]
-        if aggregate == "baseline": center = base[0][xs] + base[1][col]   # b_x + (mu + b_y)
-        else: center = mean[xs] if aggregate in ("means", "zscore") else np.zeros(len(xs))
+    for col, a, b in zip(ys, starts, np.r_[starts[1:], len(order)]):   # one block per distinct column, never per row
+        idx, xs = order[a:b], x[order[a:b]]
+        raters, r = Rc.indices[Rc.indptr[col]:Rc.indptr[col + 1]], Rc.data[Rc.indptr[col]:Rc.indptr[col + 1]]
+        center = _centre(aggregate, xs, col, mean, base)
         if len(raters) == 0:
             pred[idx], ok[idx] = center, False
             continue
         sims = S[np.ix_(xs, raters)].astype(np.float64)   # only the needed block, never whole rows
-        if aggregate == "means": dev = r - mean[raters]
-        elif aggregate == "zscore": dev = (r - mean[raters]) / sigma[raters]
-        elif aggregate == "baseline": dev = r - (base[0][raters] + base[1][col])
-        else: dev = r
+        dev = _deviations(aggregate, r, raters, col, mean, sigma, base)
         if len(raters) > k:
             top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
             sims, dev = np.take_along_axis(sims, top, 1), dev[top]
@@ -190,9 +225,8 @@ def knn_predict(S: np.ndarray, R: sp.csr_matrix, x: np.ndarray, y: np.ndarray, k
         den, num, n_pos = w.sum(1), (w * dev).sum(1), (sims > 0).sum(1)
         agg = np.divide(num, den, out=np.zeros_like(num), where=(den > 0) & (n_pos >= min_k))
         if aggregate == "zscore": agg = agg * sigma[xs]
-        pred[idx] = center + agg
+        pred[idx] = np.where(den > 0, agg, 0.0) if aggregate == "basic" else center + agg
         ok[idx] = n_pos >= min_k
-        if aggregate == "basic": pred[idx] = np.where(den > 0, agg, 0.0)
     return pred, ok
 
 # %% ../nbs/05_baselines.ipynb #0cd9b171
@@ -207,16 +241,18 @@ def _top_k_rows(S: np.ndarray, k: int) -> sp.csr_matrix:
     m.eliminate_zeros()
     return m
 
+# %% ../nbs/05_baselines.ipynb #88daca16
 class NeighborhoodCF(Recommender):
     "User- or item-based k-NN with cosine, Pearson or Spearman similarity; rating prediction or top-N scoring."
     def __init__(self, kind: str = "user", similarity: str = "pearson", k: int = 40, aggregate: str = "means",
                  target: str = "rating", values: str = "rating", min_support: int = 1, shrinkage: float = 0.0,
-                 co_rated: bool | None = None):
+                 co_rated: bool | None = None, seed: int = 0):
         if kind not in ("user", "item"): raise ValueError(f"kind must be 'user' or 'item', got {kind!r}")
         if target not in ("rating", "ranking"): raise ValueError(f"target must be 'rating' or 'ranking', got {target!r}")
         if similarity not in SIMILARITIES: raise ValueError(f"unknown similarity {similarity!r}; valid: {', '.join(SIMILARITIES)}")
         if aggregate not in AGGREGATES: raise ValueError(f"unknown aggregate {aggregate!r}; valid: {', '.join(AGGREGATES)}")
         if k < 1: raise ValueError(f"k must be >= 1, got {k}")
+        super().__init__(seed)
         self.kind, self.similarity, self.k, self.aggregate, self.target = kind, similarity, k, aggregate, target
         self.values, self.min_support, self.shrinkage = values, min_support, shrinkage
         self.co_rated = (target == "rating") if co_rated is None else co_rated   # full vectors for top-N by default
@@ -228,6 +264,8 @@ class NeighborhoodCF(Recommender):
         self.R = X if self.kind == "user" else X.T.tocsr()
         self.S = similarity_matrix(self.R, self.similarity, self.min_support, self.shrinkage, self.co_rated)
         if self.target == "ranking": self.Sk, self.X = _top_k_rows(self.S, self.k), X.tocsr()
+
+    def _stored(self): return [self.S]
 
     def _score(self, users, items):
         if self.target == "ranking":
@@ -244,29 +282,30 @@ class NeighborhoodCF(Recommender):
 # %% ../nbs/05_baselines.ipynb #ca6df0af
 SURPRISE_ALGOS = ("NormalPredictor", "BaselineOnly", "KNNBasic", "KNNWithMeans", "KNNWithZScore", "KNNBaseline",
                   "SVD", "SVDpp", "NMF", "SlopeOne", "CoClustering")
+_SEEDED = ("SVD", "SVDpp", "NMF", "CoClustering")   # the algorithms that take Surprise's random_state
 
 class SurpriseModel(Recommender):
     "Any scikit-surprise algorithm, trained on the split's training ratings, predicting vectorised."
     predicts_ratings = True
-    def __init__(self, algo: str = "SVD", **params):
+    def __init__(self, algo: str = "SVD", # one of `SURPRISE_ALGOS`
+                 seed: int = 0, # Surprise's random_state (SVD, SVD++, NMF, CoClustering; NormalPredictor's draws)
+                 **params: Any, # the algorithm's own parameters, e.g. n_factors=100 or sim_options={...}
+                ):
         if algo not in SURPRISE_ALGOS: raise ValueError(f"unknown Surprise algorithm {algo!r}; valid: {', '.join(SURPRISE_ALGOS)}")
+        if "random_state" in params: raise ValueError("SurpriseModel takes seed=..., not random_state (it is passed to Surprise)")
+        super().__init__(seed)
         self.algo_name, self.params, self.name = algo, params, f"surprise-{algo}"
-        if algo.startswith("KNN"): self.params.setdefault("verbose", False)
-        if algo in ("BaselineOnly", "KNNBaseline"): self.params.setdefault("verbose", False)
-        if algo in ("SVD", "SVDpp", "NMF", "CoClustering", "NormalPredictor"): self.seed = params.pop("random_state", 0)
+        if algo.startswith("KNN") or algo == "BaselineOnly": self.params.setdefault("verbose", False)
 
     def _fit(self, s: Split) -> None:
         import surprise
-        df = s.train[["u", "i", "rating"]]
-        data = surprise.Dataset.load_from_df(df, surprise.Reader(rating_scale=self.rating_scale))
+        data = surprise.Dataset.load_from_df(s.train[["u", "i", "rating"]], surprise.Reader(rating_scale=self.rating_scale))
         self.trainset = data.build_full_trainset()
-        cls = getattr(surprise, self.algo_name)
-        extra = {"random_state": self.seed} if self.algo_name in ("SVD", "SVDpp", "NMF", "CoClustering") else {}
-        self.algo = cls(**self.params, **extra).fit(self.trainset)
-        ts = self.trainset
+        extra = {"random_state": self.seed} if self.algo_name in _SEEDED else {}
+        self.algo = getattr(surprise, self.algo_name)(**self.params, **extra).fit(self.trainset)
         self.inner_u = np.full(s.n_users, -1); self.inner_i = np.full(s.n_items, -1)
-        for raw, inner in ts._raw2inner_id_users.items(): self.inner_u[raw] = inner
-        for raw, inner in ts._raw2inner_id_items.items(): self.inner_i[raw] = inner
+        for raw, inner in self.trainset._raw2inner_id_users.items(): self.inner_u[raw] = inner
+        for raw, inner in self.trainset._raw2inner_id_items.items(): self.inner_i[raw] = inner
 
     def _score(self, users, items):
         uu = np.broadcast_to(users[:, None], items.shape).ravel()
@@ -274,30 +313,39 @@ class SurpriseModel(Recommender):
         est = self._estimate(iu, ii, iu >= 0, ii >= 0)
         return np.clip(est, *self.trainset.rating_scale).reshape(items.shape)
 
+    def _stored(self):
+        return [v for k in ("bu", "bi", "pu", "qi", "yj", "sim", "dev", "avg_cocltr") if isinstance(v := getattr(self.algo, k, None), np.ndarray)]
+
 # %% ../nbs/05_baselines.ipynb #19f0867d
-def _surprise_estimate(self: SurpriseModel, iu: np.ndarray, ii: np.ndarray, ku: np.ndarray, ki: np.ndarray) -> np.ndarray:
-    "Vectorised `algo.estimate` for every supported algorithm, with Surprise's unknown-user/item fallbacks."
-    a, ts, name = self.algo, self.trainset, self.algo_name
-    mu, both = ts.global_mean, ku & ki
-    u0, i0 = np.where(ku, iu, 0), np.where(ki, ii, 0)
-    est = np.full(len(iu), mu)
-    if name == "NormalPredictor":
-        return np.random.default_rng(self.seed).normal(a.trainset_mean if hasattr(a, "trainset_mean") else mu, a.sigma, len(iu))
-    if name in ("BaselineOnly", "SVD", "SVDpp", "KNNBaseline"):
-        bu, bi = (a.bu, a.bi) if name != "KNNBaseline" else a.compute_baselines()
-        biased = name not in ("SVD", "SVDpp") or getattr(a, "biased", True)
-        if biased: est = mu + np.where(ku, bu[u0], 0.0) + np.where(ki, bi[i0], 0.0)
-        else: est = np.zeros(len(iu))
-    if name in ("SVD", "SVDpp"):
-        pu = a.pu
-        if name == "SVDpp":  # user factor + |N(u)|^-1/2 * sum of implicit factors y_j over the user's rated items
-            Iu = sp.csr_matrix((np.ones(ts.n_ratings), ([u for u, _, _ in ts.all_ratings()], [i for _, i, _ in ts.all_ratings()])),
-                               shape=(ts.n_users, ts.n_items))
-            n = np.asarray(Iu.sum(1)).ravel()
-            pu = pu + (Iu @ a.yj) / np.sqrt(np.maximum(n, 1))[:, None]
-        est = est + np.where(both, np.einsum("ij,ij->i", pu[u0], a.qi[i0]), 0.0)
-        return est if name == "SVD" or getattr(a, "biased", True) else np.where(both, est, mu)
+def _surprise_matrix(ts: Any) -> sp.csr_matrix:
+    "Surprise trainset as an inner-users × inner-items CSR rating matrix."
+    u, i, r = (np.array(v) for v in zip(*ts.all_ratings()))
+    m = sp.csr_matrix((r.astype(float), (u.astype(int), i.astype(int))), shape=(ts.n_users, ts.n_items)); m.sort_indices()
+    return m
+
+def _baseline_estimate(a: Any, mu: float, u0: np.ndarray, i0: np.ndarray, ku: np.ndarray, ki: np.ndarray, name: str) -> np.ndarray:
+    "mu + b_u + b_i with the unknown side's bias left out (unbiased SVD: 0)."
+    bu, bi = (a.bu, a.bi) if name != "KNNBaseline" else a.compute_baselines()
+    if name in ("SVD", "SVDpp") and not getattr(a, "biased", True): return np.zeros(len(u0))
+    return mu + np.where(ku, bu[u0], 0.0) + np.where(ki, bi[i0], 0.0)
+
+def _factor_estimate(self: SurpriseModel, mu: float, u0, i0, ku, ki) -> np.ndarray:
+    "BaselineOnly, SVD and SVD++."
+    a, ts, name, both = self.algo, self.trainset, self.algo_name, ku & ki
+    est = _baseline_estimate(a, mu, u0, i0, ku, ki, name)
     if name == "BaselineOnly": return est
+    pu = a.pu
+    if name == "SVDpp":  # user factor + |N(u)|^-1/2 * sum of implicit factors y_j over the user's rated items
+        pairs = list(ts.all_ratings())
+        Iu = sp.csr_matrix((np.ones(ts.n_ratings), ([u for u, _, _ in pairs], [i for _, i, _ in pairs])), shape=(ts.n_users, ts.n_items))
+        pu = pu + (Iu @ a.yj) / np.sqrt(np.maximum(np.asarray(Iu.sum(1)).ravel(), 1))[:, None]
+    est = est + np.where(both, np.einsum("ij,ij->i", pu[u0], a.qi[i0]), 0.0)
+    return est if name == "SVD" or getattr(a, "biased", True) else np.where(both, est, mu)
+
+# %% ../nbs/05_baselines.ipynb #c1995287
+def _other_estimate(self: SurpriseModel, mu: float, u0, i0, ku, ki) -> np.ndarray:
+    "NMF, CoClustering and SlopeOne."
+    a, name, both = self.algo, self.algo_name, ku & ki
     if name == "NMF":
         dot = np.einsum("ij,ij->i", a.pu[u0], a.qi[i0])
         if a.biased: dot = dot + mu + a.bu[u0] + a.bi[i0]
@@ -306,40 +354,51 @@ def _surprise_estimate(self: SurpriseModel, iu: np.ndarray, ii: np.ndarray, ku: 
         cu, ci = a.cltr_u[u0], a.cltr_i[i0]
         e = a.avg_cocltr[cu, ci] + (a.user_mean[u0] - a.avg_cltr_u[cu]) + (a.item_mean[i0] - a.avg_cltr_i[ci])
         return np.where(both, e, mu)
-    if name == "SlopeOne":  # mean_u + average of dev[i, j] over the items j rated by u that share a rater with i
-        B = _surprise_matrix(ts); B.data[:] = 1.0
-        has = (a.freq > 0).astype(np.float64)
-        uniq, pos = np.unique(u0, return_inverse=True)
-        dev_sum = np.asarray(B[uniq] @ np.where(has > 0, a.dev, 0.0).T)[pos, i0]
-        n_rel = np.asarray(B[uniq] @ has.T)[pos, i0]
-        e = np.asarray(a.user_mean)[u0] + np.divide(dev_sum, n_rel, out=np.zeros_like(dev_sum), where=n_rel > 0)
-        return np.where(both, e, mu)
-    # KNN family: Surprise's similarity matrix and the neighbourhood aggregation above
-    X = _surprise_matrix(ts)
-    R, x, y = (X, iu, ii) if a.sim_options.get("user_based", True) else (X.T.tocsr(), ii, iu)
+    # SlopeOne: mean_u + average of dev[i, j] over the items j rated by u that share a rater with i
+    B = _surprise_matrix(self.trainset); B.data[:] = 1.0
+    has = (a.freq > 0).astype(np.float64)
+    uniq, pos = np.unique(u0, return_inverse=True)
+    dev_sum = np.asarray(B[uniq] @ np.where(has > 0, a.dev, 0.0).T)[pos, i0]
+    n_rel = np.asarray(B[uniq] @ has.T)[pos, i0]
+    e = np.asarray(a.user_mean)[u0] + np.divide(dev_sum, n_rel, out=np.zeros_like(dev_sum), where=n_rel > 0)
+    return np.where(both, e, mu)
+
+# %% ../nbs/05_baselines.ipynb #1b734f1c
+def _knn_estimate(self: SurpriseModel, mu: float, iu, ii, ku, ki) -> np.ndarray:
+    "KNNBasic, KNNWithMeans, KNNWithZScore and KNNBaseline."
+    a, name, both = self.algo, self.algo_name, ku & ki
+    user_based = a.sim_options.get("user_based", True)
+    X = _surprise_matrix(self.trainset)
+    R, x, y = (X, iu, ii) if user_based else (X.T.tocsr(), ii, iu)
     agg = {"KNNBasic": "basic", "KNNWithMeans": "means", "KNNWithZScore": "zscore", "KNNBaseline": "baseline"}[name]
-    base = None
+    base, fallback = None, np.full(len(iu), mu)
     if agg == "baseline":
         bu, bi = a.compute_baselines()
-        base = (bu, mu + bi) if a.sim_options.get("user_based", True) else (bi, mu + bu)
+        base = (bu, mu + bi) if user_based else (bi, mu + bu)
+        fallback = _baseline_estimate(a, mu, np.where(ku, iu, 0), np.where(ki, ii, 0), ku, ki, name)
     pred, ok = knn_predict(a.sim, R, np.where(both, x, 0), np.where(both, y, 0), a.k, agg, base, a.min_k,
                            getattr(a, "means", None), getattr(a, "sigmas", None))
     if agg == "basic": return np.where(both & ok, pred, mu)
-    return np.where(both, pred, est if name == "KNNBaseline" else mu)
+    return np.where(both, pred, fallback)
 
-def _surprise_matrix(ts: Any) -> sp.csr_matrix:
-    "Surprise trainset as an inner-users × inner-items CSR rating matrix."
-    u, i, r = (np.array(v) for v in zip(*ts.all_ratings()))
-    m = sp.csr_matrix((r.astype(float), (u.astype(int), i.astype(int))), shape=(ts.n_users, ts.n_items)); m.sort_indices()
-    return m
-
-SurpriseModel._estimate = _surprise_estimate
+@patch
+def _estimate(self: SurpriseModel, iu: np.ndarray, ii: np.ndarray, ku: np.ndarray, ki: np.ndarray) -> np.ndarray:
+    "Vectorised `algo.estimate` for every supported algorithm, with Surprise's unknown-user/item fallbacks."
+    mu, name = self.trainset.global_mean, self.algo_name
+    u0, i0 = np.where(ku, iu, 0), np.where(ki, ii, 0)
+    if name == "NormalPredictor":
+        a = self.algo
+        return np.random.default_rng(self.seed).normal(a.trainset_mean if hasattr(a, "trainset_mean") else mu, a.sigma, len(iu))
+    if name in ("BaselineOnly", "SVD", "SVDpp"): return _factor_estimate(self, mu, u0, i0, ku, ki)
+    if name in ("NMF", "CoClustering", "SlopeOne"): return _other_estimate(self, mu, u0, i0, ku, ki)
+    return _knn_estimate(self, mu, iu, ii, ku, ki)
 
 # %% ../nbs/05_baselines.ipynb #12ce8711
 class EASE(Recommender):
     "Embarrassingly shallow autoencoder: closed-form item-item weights B with zero diagonal (Steck 2019)."
-    def __init__(self, lam: float = 500.0):
+    def __init__(self, lam: float = 500.0, seed: int = 0):
         if lam <= 0: raise ValueError(f"lam must be positive, got {lam}")
+        super().__init__(seed)
         self.lam, self.name = lam, "ease"
     def _fit(self, s: Split) -> None:
         import scipy.linalg as sla
@@ -349,11 +408,13 @@ class EASE(Recommender):
         self.B = -P / np.diag(P); np.fill_diagonal(self.B, 0.0)
     def _score(self, users, items):
         return np.take_along_axis(np.asarray(self.X[users] @ self.B), items, 1)
+    def _stored(self): return [self.B]
 
 class PureSVD(Recommender):
     "Truncated SVD of the 0/1 interaction matrix; score = X V Vᵀ (Cremonesi et al. 2010)."
     def __init__(self, factors: int = 50, seed: int = 0):
-        self.factors, self.seed, self.name = factors, seed, "puresvd"
+        super().__init__(seed)
+        self.factors, self.name = factors, "puresvd"
     def _fit(self, s: Split) -> None:
         from scipy.sparse.linalg import svds
         self.X = train_matrix(s, "binary")
@@ -362,17 +423,19 @@ class PureSVD(Recommender):
         self.V = vt.T
     def _score(self, users, items):
         return np.einsum("nf,ncf->nc", np.asarray(self.X[users] @ self.V), self.V[items])
+    def _stored(self): return [self.V]
 
 # %% ../nbs/05_baselines.ipynb #81a76538
 class ImplicitMF(Recommender):
     "iALS or BPR-MF from the `implicit` library on the 0/1 training matrix (CPU, seeded)."
     def __init__(self, method: str = "als", factors: int = 64, iterations: int = 15, regularization: float = 0.01,
-                 alpha: float = 1.0, learning_rate: float = 0.01, seed: int = 0):
+                 alpha: float = 1.0, learning_rate: float = 0.01, seed: int = 0, threads: int = 1):
         if method not in ("als", "bpr"): raise ValueError(f"method must be 'als' or 'bpr', got {method!r}")
+        super().__init__(seed)
         self.method, self.name = method, "ials" if method == "als" else "bpr"
         self.kw = dict(factors=factors, iterations=iterations, regularization=regularization, random_state=seed)
-        if method == "als": self.kw["alpha"] = alpha
-        else: self.kw.update(learning_rate=learning_rate, num_threads=1)   # BPR's parallel SGD is not deterministic
+        if method == "als": self.kw.update(alpha=alpha, num_threads=threads)   # a fixed thread count: see core.fix_threads
+        else: self.kw.update(learning_rate=learning_rate, num_threads=1)        # BPR's parallel SGD is not deterministic
     def _fit(self, s: Split) -> None:
         from implicit.cpu.als import AlternatingLeastSquares
         from implicit.cpu.bpr import BayesianPersonalizedRanking
@@ -384,14 +447,16 @@ class ImplicitMF(Recommender):
         self.U, self.V = np.asarray(self.model.user_factors), np.asarray(self.model.item_factors)
     def _score(self, users, items):
         return np.einsum("nf,ncf->nc", self.U[users], self.V[items])
+    def _stored(self): return [self.U, self.V]
 
 # %% ../nbs/05_baselines.ipynb #100d556a
 class DotMF(Recommender):
     "Dot-product matrix factorisation with item biases, sigmoid output, trained by the study's Trainer (BCE + negatives)."
     def __init__(self, factors: int = 32, epochs: int = 10, lr: float = 3e-3, batch_size: int = 1024, n_negatives: int = 4,
                  weight_decay: float = 0.0, seed: int = 0, device: str = "auto"):
+        super().__init__(seed)
         self.factors, self.epochs, self.lr, self.batch_size = factors, epochs, lr, batch_size
-        self.n_negatives, self.weight_decay, self.seed, self.device, self.name = n_negatives, weight_decay, seed, device, "dot-mf"
+        self.n_negatives, self.weight_decay, self.device, self.name = n_negatives, weight_decay, device, "dot-mf"
     def _fit(self, s: Split) -> None:
         import torch
         from torch import nn
@@ -412,6 +477,7 @@ class DotMF(Recommender):
         self.history = self.trainer.fit()
         self.scorer = TorchScorer(self.module, self.trainer.device)
     def _score(self, users, items): return self.scorer.score(users, items)
+    def _stored(self): return list(self.module.parameters())
 
 # %% ../nbs/05_baselines.ipynb #5865abe2
 MODELS: dict[str, Callable[..., Recommender]] = {
@@ -423,39 +489,63 @@ MODELS: dict[str, Callable[..., Recommender]] = {
     **{f"surprise-{a}": (lambda a: lambda **kw: SurpriseModel(a, **kw))(a) for a in SURPRISE_ALGOS},
 }
 
-def make_model(name: str, **params) -> Recommender:
-    "A baseline by registry name (see `MODELS`) with its parameters."
+def make_model(name: str, # a key of `MODELS`
+               seed: int = 0, # every model's seed (ignored by the deterministic ones)
+               **params: Any, # the model's own parameters
+              ) -> Recommender:
+    "A baseline by registry name (see `MODELS`) with its seed and parameters."
     if name not in MODELS: raise ValueError(f"unknown model {name!r}; valid: {', '.join(MODELS)}")
-    return MODELS[name](**params)
+    return MODELS[name](seed=seed, **params)
 
 # %% ../nbs/05_baselines.ipynb #7aa5ef5a
-def run_rating_bench(ratings: pd.DataFrame, models: dict[str, dict], folds: int = 5, seed: int = 0,
-                     slow: dict[str, int] | None = None, progress: bool = True) -> pd.DataFrame:
-    "RMSE/MAE and fit time of each rating model (name -> params) over `folds` folds; `slow` caps folds per model."
-    from tqdm.auto import tqdm
-    from movierec_nb.metrics import RatingError, evaluate
-    rows = []
+def _bench_model(name: str, params: dict[str, Any], seed: int) -> Recommender:
+    "A bench entry: the registry model `params['model']` (default: the entry's name) with the other parameters and `seed`."
+    params = dict(params)
+    return make_model(params.pop("model", name), seed=seed, **params)
+
+def run_rating_bench(ratings: pd.DataFrame, # canonical ratings
+                     models: dict[str, dict], # entry name -> parameters (`model`: the registry name, default the entry's)
+                     folds: int = 5, # k of the k-fold protocol
+                     seed: int = 0, # seed of the folds and of every model
+                     slow: dict[str, int] | None = None, # entry name -> at most this many folds
+                     progress: bool = True, # a progress bar (off in reports)
+                    ) -> pd.DataFrame:
+    "RMSE/MAE and fit time of each rating model over `folds` folds, one row per (model, fold)."
+    rows, splits = [], {}
     jobs = [(name, f) for name in models for f in range(min(folds, (slow or {}).get(name, folds)))]
-    splits = {}
     for name, f in tqdm(jobs, desc="rating bench", disable=not progress):
         s = splits.setdefault(f, split(ratings, KFold(folds, f), seed=seed))
-        m = make_model(models[name].get("model", name), **{k: v for k, v in models[name].items() if k != "model"}).fit(s)
+        m = _bench_model(name, models[name], seed).fit(s)
         res = evaluate(m, s, RatingError())
         rows.append({"model": name, "fold": f, "RMSE": res["RMSE"], "MAE": res["MAE"], "fit_s": m.fit_time_s})
     return pd.DataFrame(rows)
 
-def run_ranking_bench(ratings: pd.DataFrame, models: dict[str, dict], seed: int = 0, ks: tuple[int, ...] = (10,),
-                      progress: bool = True) -> tuple[pd.DataFrame, Split]:
-    "HR/NDCG@k (sampled 99 and full catalogue) and fit time of each model on a leave-one-out split of `ratings`."
-    from tqdm.auto import tqdm
-    from movierec_nb.metrics import FullCatalogue, SampledCandidates, evaluate
+def run_ranking_bench(ratings: pd.DataFrame, # canonical ratings
+                      models: dict[str, dict], # entry name -> parameters, as for `run_rating_bench`
+                      seed: int = 0, # seed of the split's candidates and of every model
+                      ks: tuple[int, ...] = (10,), # cut-offs
+                      progress: bool = True, # a progress bar (off in reports)
+                     ) -> tuple[pd.DataFrame, Split]:
+    "Every ranking metric (99 sampled candidates and the full catalogue) and the fit time of each model on one leave-one-out split."
     s = split(ratings, LeaveOneOut(validation=False), seed=seed)
     rows = []
     for name, params in tqdm(models.items(), desc="ranking bench", disable=not progress):
-        m = make_model(params.get("model", name), **{k: v for k, v in params.items() if k != "model"}).fit(s)
+        m = _bench_model(name, params, seed).fit(s)
         t0 = time.perf_counter()
-        sam, full = evaluate(m, s, SampledCandidates(99, ks, seed)), evaluate(m, s, FullCatalogue(ks))
-        rows.append({"model": name, **{f"sampled {k}": v for k, v in sam.items() if isinstance(v, float)},
-                     **{f"full {k}": v for k, v in full.items() if isinstance(v, float)},
-                     "fit_s": m.fit_time_s, "eval_s": time.perf_counter() - t0, "heldout_unseen_item": sam["heldout_unseen_item"]})
+        res = evaluate_many(m, s, {"sampled": SampledCandidates(99, ks, seed), "full": FullCatalogue(ks)})
+        rows.append({"model": name, **res, "fit_s": m.fit_time_s, "eval_s": time.perf_counter() - t0})
     return pd.DataFrame(rows), s
+
+# %% ../nbs/05_baselines.ipynb #98e3ea22
+@dataclass
+class BaselinesSettings(ChapterSettings):
+    "Settings of the baselines chapter: which datasets, the folds of the rating bench, the seed."
+    datasets: list[str] = field(default_factory=lambda: ["ml-100k", "ml-latest-small"])
+    folds: int = 5
+    slow_folds: int | None = None      # folds for SVD++ (10-40 s a fit on real data); None: all of them
+    seed: int = 0
+    PROFILE_DEFAULTS: ClassVar[dict[str, dict[str, Any]]] = {"test": dict(datasets=["synthetic"])}
+
+    def validate(self) -> None:
+        if self.folds < 2: raise ValueError(f"folds must be >= 2, got {self.folds}")
+        if self.slow_folds is not None and self.slow_folds < 1: raise ValueError(f"slow_folds must be >= 1, got {self.slow_folds}")

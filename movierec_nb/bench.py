@@ -8,32 +8,37 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import pandas as pd
 
 from .core import ENV_CACHE_DIR, cache_dir
+from .tasks import resolve_exported
 
 # %% auto #0
 __all__ = ['BENCHMARKS', 'ON_REQUEST', 'synthetic_dataset', 'bench_data_load', 'bench_splits', 'bench_trainer', 'bench_baselines',
            'bench_zeng_paper', 'bench_reproduce', 'run_benchmarks', 'main']
 
 # %% ../nbs/21_bench.ipynb #1e3dce68
-def _measure(code: str, env: dict[str, str] | None = None) -> dict:
-    "Run `code` in a fresh Python; it must set `result` (a dict). Returns it with wall time and peak RSS (MB)."
-    wrapper = (f"import json, resource, time\nt0 = time.perf_counter()\n{code}\n"
-               "result['wall_s'] = time.perf_counter() - t0\n"
-               "result['peak_rss_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
-               "print('@@' + json.dumps(result))")
-    p = subprocess.run([sys.executable, "-c", wrapper], capture_output=True, text=True, env={**os.environ, **(env or {})})
-    if p.returncode != 0: raise RuntimeError(f"benchmark subprocess failed:\n{p.stderr[-3000:]}")
-    return json.loads(next(l for l in p.stdout.splitlines() if l.startswith("@@"))[2:])
+def _in_child(fn: Callable[..., dict], args: tuple, env: dict[str, str]) -> dict:
+    "In the fresh process: set `env`, run `fn(*args)`, add its wall time and the process's peak RSS (MB)."
+    import resource
+    os.environ.update(env)
+    t0 = time.perf_counter()
+    result = fn(*args)
+    return {**result, "wall_s": time.perf_counter() - t0, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+def _measure(fn: Callable[..., dict], *args: Any, env: dict[str, str] | None = None) -> dict:
+    "Run the module-level function `fn(*args)` (it returns a dict) in a fresh process; its result with wall time and peak RSS."
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+    with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as ex:   # functions of this chapter: the package's copies
+        return ex.submit(resolve_exported(_in_child), resolve_exported(fn), args, env or {}).result()
 
 def _row(bench: str, measure: str, value: float, unit: str, target: float | None, lower_is_better: bool = True) -> dict:
     ok = None if target is None else (value < target if lower_is_better else value >= target)
@@ -41,6 +46,15 @@ def _row(bench: str, measure: str, value: float, unit: str, target: float | None
                 target=(f"< {target:g}" if lower_is_better else f">= {target:g}") if target is not None else "", ok=ok)
 
 # %% ../nbs/21_bench.ipynb #b20500cd
+def _write(folder: str, like: str, n_users: int, n_items: int, n_ratings: int, seed: int) -> dict:
+    from movierec_nb.data import write_synthetic
+    write_synthetic(folder, like, n_users=n_users, n_items=n_items, n_ratings=n_ratings, seed=seed)
+    return {}
+
+def _load(like: str, folder: str) -> dict:
+    from movierec_nb.data import load_movielens
+    return {"n": load_movielens(like, path=folder).n_ratings}
+
 def synthetic_dataset(like: str, n_ratings: int, seed: int = 0) -> tuple[Path, float | None]:
     "A synthetic `like`-shaped folder with `n_ratings` ratings in the cache (made once); returns it and the generation time."
     from movierec_nb.data import dataset_info
@@ -49,9 +63,7 @@ def synthetic_dataset(like: str, n_ratings: int, seed: int = 0) -> tuple[Path, f
     n_users, n_items = max(50, round(info.n_users * scale)), max(200, round(info.n_items * min(1.0, scale * 4)))
     folder = cache_dir() / "bench" / f"synthetic-{like}-{n_ratings}-{seed}"
     if (folder / info.files["ratings"]).exists(): return folder, None
-    gen = _measure(f"from movierec_nb.data import write_synthetic\nwrite_synthetic({str(folder)!r}, {like!r}, "
-                   f"n_users={n_users}, n_items={n_items}, n_ratings={n_ratings}, seed={seed})\nresult = {{}}")
-    return folder, gen["wall_s"]
+    return folder, _measure(_write, str(folder), like, n_users, n_items, n_ratings, seed)["wall_s"]
 
 def bench_data_load(n_ratings: int = 25_000_095, like: str = "ml-25m", seed: int = 0) -> list[dict]:
     "Cold and cached load time and peak memory of a synthetic `like`-shaped ratings CSV with `n_ratings` ratings."
@@ -61,10 +73,8 @@ def bench_data_load(n_ratings: int = 25_000_095, like: str = "ml-25m", seed: int
     rows = [] if gen_s is None else [_row("data-load", "generate synthetic (once, cached)", gen_s, "s", None)]
     size_mb = (folder / info.files["ratings"]).stat().st_size / 2**20
     with tempfile.TemporaryDirectory() as fresh_cache:
-        load = (f"from movierec_nb.data import load_movielens\nd = load_movielens({like!r}, path={str(folder)!r})\n"
-                "result = {'n': d.n_ratings}")
-        cold = _measure(load, {ENV_CACHE_DIR: fresh_cache})
-        cached = _measure(load, {ENV_CACHE_DIR: fresh_cache})
+        cold = _measure(_load, like, str(folder), env={ENV_CACHE_DIR: fresh_cache})
+        cached = _measure(_load, like, str(folder), env={ENV_CACHE_DIR: fresh_cache})
     assert cold["n"] == cached["n"] == n_ratings, (cold, cached)
     full = n_ratings >= 25_000_000
     rows += [_row("data-load", f"cold load, {n_ratings:,} ratings ({size_mb:.0f} MB CSV)", cold["wall_s"], "s", 60 if full else None),
@@ -77,7 +87,7 @@ def bench_data_load(n_ratings: int = 25_000_095, like: str = "ml-25m", seed: int
 def bench_splits(n_ratings: int = 25_000_095, seed: int = 0) -> list[dict]:
     "Training-negative sampling, evaluation-candidate sampling and HR/NDCG at the papers' scale (synthetic data)."
     import numpy as np
-    from movierec_nb.data import dataset_info, load_movielens, synthetic_frames
+    from movierec_nb.data import load_movielens, synthetic_frames
     from movierec_nb.metrics import ranking_metrics, relevant_ranks
     from movierec_nb.splits import LeaveOneOut, NegativeSampler, binarize, sample_candidates, split
     full = n_ratings >= 25_000_000
@@ -114,23 +124,16 @@ def bench_trainer(n_samples: int = 2_000_000, batch_size: int = 4096, seed: int 
     "Samples/s of `Trainer` vs a bare torch loop on zeng-embedding's network."
     import torch
     from torch import nn
+    from movierec_nb.models.zeng_embedding import ZengEmbedding
     from movierec_nb.train import TensorData, TrainConfig, Trainer
     n_users, n_items = 50_000, 20_000
     g = torch.Generator().manual_seed(seed)
     u, i = torch.randint(0, n_users, (n_samples,), generator=g), torch.randint(0, n_items, (n_samples,), generator=g)
     y = (torch.rand(n_samples, generator=g) < 0.2).float()
 
-    class Zeng(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.u, self.i = nn.Embedding(n_users, 8), nn.Embedding(n_items, 8)
-            self.mlp = nn.Sequential(nn.Linear(16, 64), nn.ReLU(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 1))
-        def forward(self, users, items):
-            return torch.sigmoid(self.mlp(torch.cat([self.u(users), self.i(items)], 1))).squeeze(1)
-
     def bare() -> float:
         torch.manual_seed(seed)
-        m = Zeng(); opt = torch.optim.Adam(m.parameters(), lr=1e-3); lossf = nn.BCELoss()
+        m = ZengEmbedding(n_users, n_items); opt = torch.optim.Adam(m.parameters(), lr=1e-3); lossf = nn.BCELoss()
         t0 = time.perf_counter()
         perm = torch.randperm(n_samples, generator=torch.Generator().manual_seed(seed))
         uu, ii, yy = u[perm], i[perm], y[perm]
@@ -141,7 +144,7 @@ def bench_trainer(n_samples: int = 2_000_000, batch_size: int = 4096, seed: int 
 
     def trainer() -> float:
         torch.manual_seed(seed)
-        t = Trainer(Zeng(), TrainConfig(loss="bce", batch_size=batch_size, epochs=1, progress=False, device="cpu", seed=seed),
+        t = Trainer(ZengEmbedding(n_users, n_items), TrainConfig(loss="bce", batch_size=batch_size, epochs=1, progress=False, device="cpu", seed=seed),
                     TensorData(u, i, y))
         t.fit()
         return n_samples / float(t.history.time_s.iloc[0])
@@ -188,32 +191,30 @@ def bench_baselines(seed: int = 0) -> list[dict]:
     return rows
 
 # %% ../nbs/21_bench.ipynb #0e648935
-_ZENG_PAPER = """
-import time, numpy as np, torch
-from movierec_nb.data import load_movielens
-from movierec_nb.splits import LeaveOneOut, binarize, sample_users, split, sample_candidates, training_pairs
-from movierec_nb.models.zeng_embedding import ZengEmbedding
-from movierec_nb.train import ImplicitPairs, TorchScorer, TrainConfig, Trainer
-from movierec_nb.metrics import SampledCandidates, evaluate
-ratings = load_movielens("ml-25m", path=FOLDER).ratings
-t0 = time.perf_counter()
-s = split(binarize(sample_users(ratings, 0.3, 0)), LeaveOneOut(validation=False))
-del ratings
-training_pairs(s, 4, 0, 0); sample_candidates(s, 99, 0)
-prep = time.perf_counter() - t0
-model = ZengEmbedding(s.n_users, s.n_items)
-t = Trainer(model, TrainConfig(batch_size=512, epochs=1, progress=False, device="cpu"), ImplicitPairs(s, 4, 0))
-h = t.fit()
-t1 = time.perf_counter()
-res = evaluate(TorchScorer(model, "cpu"), s, SampledCandidates(99, (10,), 0))
-result = {"prep": prep, "epoch": float(h.time_s.iloc[0]), "eval": time.perf_counter() - t1, "positives": len(s.train),
-          "users": s.n_users, "hr": res["HR@10"]}
-"""
+def _zeng_pipeline(folder: str) -> dict:
+    "zeng-embedding's pipeline on the folder's data: prepare (30% of users), one epoch, sampled HR@10."
+    from movierec_nb.data import load_movielens
+    from movierec_nb.metrics import SampledCandidates, evaluate
+    from movierec_nb.models.zeng_embedding import ZengEmbedding
+    from movierec_nb.splits import LeaveOneOut, binarize, sample_candidates, sample_users, split, training_pairs
+    from movierec_nb.train import ImplicitPairs, TorchScorer, TrainConfig, Trainer
+    ratings = load_movielens("ml-25m", path=folder).ratings
+    t0 = time.perf_counter()
+    s = split(binarize(sample_users(ratings, 0.3, 0)), LeaveOneOut(validation=False))
+    del ratings
+    training_pairs(s, 4, 0, 0); sample_candidates(s, 99, 0)
+    prep = time.perf_counter() - t0
+    model = ZengEmbedding(s.n_users, s.n_items)
+    h = Trainer(model, TrainConfig(batch_size=512, epochs=1, progress=False, device="cpu"), ImplicitPairs(s, 4, 0)).fit()
+    t1 = time.perf_counter()
+    res = evaluate(TorchScorer(model, "cpu"), s, SampledCandidates(99, (10,), 0))
+    return {"prep": prep, "epoch": float(h.time_s.iloc[0]), "eval": time.perf_counter() - t1, "positives": len(s.train),
+            "users": s.n_users, "hr": res["HR@10"]}
 
 def bench_zeng_paper(n_ratings: int = 25_000_095, seed: int = 0) -> list[dict]:
     "zeng-embedding's paper pipeline (30% users, 1 epoch) on a synthetic ML-25M-shaped set: prep, epoch, eval, peak RSS."
     folder, _ = synthetic_dataset("ml-25m", n_ratings, seed)
-    r = _measure(_ZENG_PAPER.replace("FOLDER", repr(str(folder))))
+    r = _measure(_zeng_pipeline, str(folder))
     full = n_ratings >= 25_000_000
     what = f"{r['users']:,} users, {r['positives']:,} training positives"
     return [_row("zeng-paper", f"data preparation ({what})", r["prep"], "s", 120 if full else None),

@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from .report import ClaimRow
+
 # %% auto #0
 __all__ = ['PAPERS', 'CLAIMS', 'Claim', 'claims_for', 'verdict', 'claims_table']
 
@@ -59,9 +61,14 @@ def verdict(claimed: float, mean: float, std: float | None, tolerance: float = 0
     if abs(mean - claimed) <= band: return "reproduced"
     return "higher than claimed" if mean > claimed else "lower than claimed"
 
-def claims_table(paper: str, measured: dict[tuple[str, str] | str, tuple[float, float]], reasons: dict[str, str],
-                 ours_dataset: str, ours_protocol: str, tolerance: float = 0.02) -> pd.DataFrame:
-    """One row per claim of `paper`: claimed value, ours (mean ± std), difference, datasets, protocols, verdict and reason.
+def claims_table(paper: str, # a key of `PAPERS`
+                 measured: dict[tuple[str, str] | str, tuple[float, float]], # metric (or (model, metric)) -> (mean, std)
+                 reasons: dict[str, str], # metric, model or '*' -> the explanation printed beside the verdict
+                 ours_dataset: str, # what we ran on (dataset, users, seeds)
+                 ours_protocol: str, # how we measured
+                 tolerance: float = 0.02, # the smallest band that counts as reproduced
+                ) -> pd.DataFrame:
+    """One row (a `report.ClaimRow`) per claim of `paper`: claimed value, ours (mean ± std), difference, datasets, protocols, verdict, reason.
 
     `measured` maps a metric (or a (model, metric) pair) to (mean, std); `reasons` maps a metric or model to the
     explanation printed beside the verdict ('*' applies to every row)."""
@@ -70,8 +77,6 @@ def claims_table(paper: str, measured: dict[tuple[str, str] | str, tuple[float, 
         mean, std = measured.get((c.model, c.metric), measured.get(c.metric, (np.nan, np.nan)))
         v = verdict(c.value, mean, std, tolerance)
         why = "; ".join(x for x in (reasons.get(c.metric), reasons.get(c.model), reasons.get("*")) if x)
-        rows.append({"model": c.model, "metric": c.metric, "paper": c.value, "ours": mean, "ours sd": std,
-                     "difference": mean - c.value if np.isfinite(mean) else np.nan, "paper dataset": c.dataset,
-                     "our dataset": ours_dataset, "paper protocol": c.protocol, "our protocol": ours_protocol,
-                     "verdict": v, "reason": why})
-    return pd.DataFrame(rows)
+        rows.append(ClaimRow(c.model, c.metric, c.value, mean, std, mean - c.value if np.isfinite(mean) else np.nan, c.dataset,
+                             ours_dataset, c.protocol, ours_protocol, v, why))
+    return pd.DataFrame([asdict(r) for r in rows])

@@ -19,14 +19,17 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 
+if TYPE_CHECKING: import torch
+
 # %% auto #0
-__all__ = ['DEVICE_KINDS', 'ENV_DATA_DIR', 'ENV_CACHE_DIR', 'DIGEST_KINDS', 'MANIFEST_PACKAGES', 'seed_everything', 'pick_device',
-           'data_dir', 'data_dir_origin', 'cache_dir', 'atomic_write', 'write_json', 'file_digest', 'package_versions',
-           'git_state', 'RunManifest', 'start_run']
+__all__ = ['DEVICE_KINDS', 'ENV_THREADS', 'THREAD_VARS', 'ENV_DATA_DIR', 'ENV_CACHE_DIR', 'DIGEST_KINDS', 'MANIFEST_PACKAGES',
+           'seed_everything', 'pick_device', 'numeric_threads', 'fix_threads', 'data_dir', 'data_dir_origin',
+           'cache_dir', 'atomic_write', 'write_json', 'file_digest', 'package_versions', 'git_state', 'RunManifest',
+           'start_run']
 
 # %% ../nbs/00_core.ipynb #0c705a11
 def seed_everything(seed: int, deterministic: bool = True) -> np.random.Generator:
@@ -50,7 +53,7 @@ def seed_everything(seed: int, deterministic: bool = True) -> np.random.Generato
 # %% ../nbs/00_core.ipynb #dcc9365c
 DEVICE_KINDS = ("auto", "cpu", "cuda", "mps")
 
-def pick_device(device: str = "auto") -> "torch.device":
+def pick_device(device: str = "auto") -> torch.device:
     "Resolve `device` ('auto', 'cpu', 'cuda', 'cuda:N' or 'mps') to a `torch.device`; 'auto' prefers CUDA."
     import torch
     name = str(device).strip().lower()
@@ -64,6 +67,32 @@ def pick_device(device: str = "auto") -> "torch.device":
     if kind == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise RuntimeError(f"device {device!r} was requested but MPS is not available here; use device='auto' or 'cpu'")
     return torch.device(name)
+
+# %% ../nbs/00_core.ipynb #6ae35537
+ENV_THREADS = "MOVIEREC_THREADS"
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+def numeric_threads(n: int | None = None, # an explicit thread count; None reads `$MOVIEREC_THREADS`
+                   ) -> int:
+    "The thread count of a run's numerics: `n`, else `$MOVIEREC_THREADS`, else 1."
+    if n is None: n = os.environ.get(ENV_THREADS) or 1
+    try: k = int(n) if not isinstance(n, bool) and str(n).strip().isdigit() else -1
+    except ValueError: k = -1
+    if k < 1: raise ValueError(f"the thread count must be a positive integer, got {n!r} (from ${ENV_THREADS} or the threads parameter)")
+    return k
+
+def fix_threads(n: int | None = None, # threads for every numeric library; None: `numeric_threads()`
+               ) -> dict[str, Any]:
+    "Run this process's numerics (PyTorch, BLAS, OpenMP) on `n` threads, also in processes it starts; returns the setting."
+    n = numeric_threads(n)
+    os.environ.update({ENV_THREADS: str(n), **{v: str(n) for v in THREAD_VARS}})   # inherited by child processes
+    from threadpoolctl import threadpool_limits
+    threadpool_limits(n)                       # BLAS/OpenMP pools already loaded (NumPy, SciPy)
+    try:
+        import torch
+        torch.set_num_threads(n)
+    except ImportError: pass                   # the data layer works without torch
+    return {"threads": n, "variables": THREAD_VARS}
 
 # %% ../nbs/00_core.ipynb #77cef1bb
 ENV_DATA_DIR = "MOVIEREC_DATA_DIR"
@@ -165,21 +194,28 @@ def package_versions(names: tuple[str, ...] = MANIFEST_PACKAGES) -> dict[str, st
         except metadata.PackageNotFoundError: out[n] = None
     return out
 
-def git_state(path: str | os.PathLike = ".") -> dict[str, Any]:
-    "The git commit of the repository containing `path` and whether its tracked files have uncommitted changes."
+def git_state(path: str | os.PathLike = ".", # any folder inside the repository
+              ignore: tuple[str, ...] = ("reports",), # top-level folders whose changes do not make the tree dirty
+             ) -> dict[str, Any]:
+    """The git commit of the repository containing `path`, and whether code, notebooks or configuration differ from it.
+
+    `dirty` counts modified and untracked (not ignored) files outside `ignore`: a report being written into
+    `reports/` does not make its own run dirty; an edited notebook or module does. `changed` names the first ten."""
     def _git(*args):
         return subprocess.run(["git", *args], cwd=path, capture_output=True, text=True, timeout=20)
     try:
         head = _git("rev-parse", "HEAD")
         if head.returncode != 0: return {"commit": None, "dirty": None, "note": head.stderr.strip()[:200]}
-        dirty = _git("status", "--porcelain", "--untracked-files=no").stdout.strip() != ""
-        return {"commit": head.stdout.strip(), "dirty": dirty}
+        status = _git("status", "--porcelain", "--untracked-files=all", "--", ":(top)",
+                      *[f":(top,exclude){p}" for p in ignore]).stdout.splitlines()
+        return {"commit": head.stdout.strip(), "dirty": bool(status), "changed": [s[3:] for s in status[:10]]}
     except (OSError, subprocess.TimeoutExpired) as e:
         return {"commit": None, "dirty": None, "note": f"git unavailable: {e}"}
 
-# %% ../nbs/00_core.ipynb #6fcecf82
+# %% ../nbs/00_core.ipynb #3163e233
 def _now() -> str: return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
+# %% ../nbs/00_core.ipynb #6fcecf82
 @dataclass
 class RunManifest:
     "What a report needs to say about how it was produced."
@@ -190,22 +226,24 @@ class RunManifest:
     python: str = field(default_factory=lambda: sys.version.split()[0])
     platform: str = field(default_factory=platform.platform)
     machine: dict[str, Any] = field(default_factory=lambda: {"processor": platform.machine(), "cpu_count": os.cpu_count()})
+    threads: int | None = None
     packages: dict[str, str | None] = field(default_factory=package_versions)
     git: dict[str, Any] = field(default_factory=dict)
     data: list[dict[str, Any]] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)            # caveats the report prints (e.g. verify=False)
+    captured_warnings: list[str] = field(default_factory=list)   # library warnings raised during the run
     _t0: float = field(default_factory=time.perf_counter, repr=False)
 
     def add_data(self, source: Any) -> "RunManifest":
         "Record a dataset's provenance (a dict, or an object with `to_dict()`); unverified files become warnings."
         d = source.to_dict() if hasattr(source, "to_dict") else dict(source)
         self.data.append(d)
-        self.warnings.extend(d.get("warnings", []))
+        for w in d.get("warnings", []): self.warn(w)
         return self
 
     def warn(self, message: str) -> "RunManifest":
-        "Add a warning that the report must print."
-        self.warnings.append(message)
+        "Add a caveat that the report must print (once)."
+        if message not in self.warnings: self.warnings.append(message)
         return self
 
     def finish(self) -> "RunManifest":
@@ -217,10 +255,7 @@ class RunManifest:
         "The manifest as a JSON-ready dict."
         return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
 
-    def save(self, path: str | os.PathLike) -> Path:
-        "Write the manifest as JSON (atomically)."
-        return write_json(path, self.to_dict())
-
+# %% ../nbs/00_core.ipynb #f62b2caf
 def start_run(params: dict[str, Any], repo: str | os.PathLike | None = None) -> RunManifest:
     "Begin a manifest for a run with `params`; the git state is read from `repo` (default: this package's checkout)."
     repo = Path(repo) if repo is not None else Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()

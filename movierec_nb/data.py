@@ -24,6 +24,7 @@ import pyarrow.compute
 import pyarrow.csv as pacsv
 
 from .core import atomic_write, cache_dir, data_dir as resolve_data_dir, data_dir_origin, file_digest, write_json
+from .report import report_label
 
 # %% auto #0
 __all__ = ['LICENCE', 'CITATION', 'GROUPLENS', 'DATASETS', 'RECORD_NAME', 'RATING_DTYPES', 'ML100K_GENRES', 'ML1M_AGE_GROUPS',
@@ -33,7 +34,7 @@ __all__ = ['LICENCE', 'CITATION', 'GROUPLENS', 'DATASETS', 'RECORD_NAME', 'RATIN
            'download_movielens', 'age_code', 'read_ratings', 'split_title_year', 'read_items', 'read_users', 'Ratings',
            'load_movielens', 'synthetic_frames', 'write_synthetic', 'dataset_summary', 'genre_distribution',
            'rating_distribution', 'plot_genre_distribution', 'plot_rating_distribution', 'plot_long_tails',
-           'plot_overview']
+           'plot_overview', 'load_chapter_data']
 
 # %% ../nbs/01_data.ipynb #0e05056f
 LICENCE = ("MovieLens data are provided by GroupLens Research (University of Minnesota) for research use. "
@@ -94,6 +95,7 @@ _ML20M_SHA = {  # one copy only, consistent with the README; ratings.csv unknown
 }
 def _sha(d: dict[str, str]) -> dict[str, str]: return {k: f"sha256:{v}" for k, v in d.items()}
 
+# %% ../nbs/01_data.ipynb #df57a505
 _CSV_FILES = {"ratings": "ratings.csv", "items": "movies.csv"}
 DATASETS: dict[str, DatasetInfo] = {d.name: d for d in [
     DatasetInfo("ml-100k", GROUPLENS + "ml-100k.zip", "md5:0e33842e24a9c977be4e0107933c0723", 4.9, "ml-100k",
@@ -240,6 +242,7 @@ def extract_archive(archive: str | os.PathLike, dest: str | os.PathLike, info: D
                                   "Delete it and download again.") from e
     return target
 
+# %% ../nbs/01_data.ipynb #f92fa46c
 def download_movielens(name: str, data_dir: str | os.PathLike | None = None, progress: bool = True,
                        info: DatasetInfo | None = None) -> Path:
     "Download `name` from GroupLens into `data_dir`, verify the archive checksum, extract; return the dataset folder."
@@ -552,8 +555,14 @@ def _find_folder(info: DatasetInfo, data_dir: Any, path: Any, download: bool, pr
                                    f"and the download failed: {e}") from e
 
 # %% ../nbs/01_data.ipynb #59559683
-def load_movielens(name: str, data_dir: str | os.PathLike | None = None, *, path: str | os.PathLike | None = None,
-                   verify: bool = True, download: bool = True, cache: bool = True, progress: bool = True) -> Ratings:
+def load_movielens(name: str, # a registry name: ml-100k, ml-1m, ml-latest-small, ml-20m, ml-25m
+                   data_dir: str | os.PathLike | None = None, # root of the dataset folders (None: $MOVIEREC_DATA_DIR, then the user cache)
+                   *, path: str | os.PathLike | None = None, # the dataset folder itself (e.g. a subset such as ml-1m-partial)
+                   verify: bool = True, # False loads files whose checksum differs (recorded and warned)
+                   download: bool = True, # fetch a missing release from GroupLens
+                   cache: bool = True, # read and write the parsed-frame cache
+                   progress: bool = True, # the download's progress bar
+                  ) -> Ratings:
     """Load MovieLens release `name` into canonical frames, verifying every file read.
 
     `path` names the dataset folder itself (e.g. a subset such as ml-1m-partial); otherwise the folder is
@@ -626,23 +635,16 @@ def _unique_items(rng: np.random.Generator, users: np.ndarray, n_items: int, p: 
     raise RuntimeError("could not draw distinct items for every user; the requested data is too dense")
 
 # %% ../nbs/01_data.ipynb #607c3294
-def synthetic_frames(n_users: int, n_items: int, n_ratings: int, *, fmt: str = "ml-latest", seed: int = 0,
-                     scale: tuple[float, float, float] = (0.5, 5.0, 0.5), min_per_user: int = 20,
-                     popularity_exponent: float = 1.0, n_factors: int = 8,
-                     start: str = "1996-01-01", end: str = "2018-09-24") -> dict[str, pd.DataFrame | None]:
-    "Generate canonical `ratings`, `items` and (ml-100k/ml-1m formats) `users` frames of a synthetic MovieLens."
-    if fmt not in _RATING_FMT: raise ValueError(f"unknown format {fmt!r}; valid: {', '.join(_RATING_FMT)}")
-    for k, v in {"n_users": n_users, "n_items": n_items, "n_ratings": n_ratings}.items():
-        if int(v) <= 0: raise ValueError(f"{k} must be positive, got {v}")
-    rng = np.random.default_rng(seed)
+def _synthetic_ratings(rng: np.random.Generator, n_users: int, n_items: int, n_ratings: int, scale: tuple[float, float, float],
+                       min_per_user: int, popularity_exponent: float, n_factors: int, start: str, end: str) -> dict[str, np.ndarray]:
+    "Users, items (Zipf popularity), ratings (biased low-rank model) and timestamps (per-user windows, some batched)."
     counts = _activity(rng, n_users, n_ratings, min(min_per_user, n_items // 2), max(1, n_items // 2))
     users = np.repeat(np.arange(n_users, dtype=np.int64), counts)
     rank = rng.permutation(n_items)
     p = 1.0 / (rank + 10.0) ** popularity_exponent
     p /= p.sum()
     items = _unique_items(rng, users, n_items, p)
-    # ratings: biased low-rank model, evaluated in chunks to bound memory at 25M rows
-    lo, hi, step = scale
+    lo, hi, step = scale            # ratings: evaluated in chunks to bound memory at 25M rows
     bu, bi = rng.normal(0, 0.35, n_users), rng.normal(0, 0.45, n_items) + 0.25 * (np.log(p) - np.log(p).mean()) / np.log(p).std()
     P, Q = rng.normal(0, 0.45, (n_users, n_factors)), rng.normal(0, 0.45, (n_items, n_factors))
     rating = np.empty(len(users), np.float32)
@@ -650,14 +652,16 @@ def synthetic_frames(n_users: int, n_items: int, n_ratings: int, *, fmt: str = "
         u, i = users[s:s + (1 << 21)], items[s:s + (1 << 21)]
         raw = 3.55 + bu[u] + bi[i] + np.einsum("ij,ij->i", P[u], Q[i]) + rng.normal(0, 0.6, len(u))
         rating[s:s + len(u)] = np.clip(np.round(raw / step) * step, lo, hi)
-    # timestamps: each user active in a window; a quarter of users rate in batches sharing a timestamp
     t0, t1 = (int(pd.Timestamp(x).timestamp()) for x in (start, end))
     ustart = rng.uniform(t0, t1, n_users)
     uspan = np.minimum(t1 - ustart, rng.exponential(200 * 86400, n_users) + 3600)
-    quantum = np.where(rng.random(n_users) < 0.25, 3600.0, 1.0)
+    quantum = np.where(rng.random(n_users) < 0.25, 3600.0, 1.0)   # a quarter of users rate in batches sharing a timestamp
     ts = ustart[users] + rng.random(len(users)) * uspan[users]
-    ts = (np.floor(ts / quantum[users]) * quantum[users]).astype(np.int64)
-    # item metadata
+    return {"users": users, "items": items, "rating": rating, "timestamp": (np.floor(ts / quantum[users]) * quantum[users]).astype(np.int64)}
+
+# %% ../nbs/01_data.ipynb #20962643
+def _synthetic_items(rng: np.random.Generator, n_items: int, fmt: str) -> pd.DataFrame:
+    "Movie IDs, titles (with commas, quotes and latin-1 characters), years and 1-3 genres in the release's vocabulary."
     ids = (np.arange(1, n_items + 1) if fmt != "ml-latest"
            else np.sort(rng.choice(np.arange(1, 3 * n_items + 1), n_items, replace=False))).astype(np.int32)
     vocab = {"ml-100k": ML100K_GENRES[1:], "ml-1m": ML1M_GENRES, "ml-latest": MLLATEST_GENRES}[fmt]
@@ -671,23 +675,44 @@ def synthetic_frames(n_users: int, n_items: int, n_ratings: int, *, fmt: str = "
     title[::10] = [f"Synthetic Movie {j}, The" for j in ids[::10]]          # a comma: needs CSV quoting
     title[5::13] = [f'The "Quoted" Movie {j}' for j in ids[5::13]]        # quotes inside a title
     title[7::17] = [f"Café Lumière {j}" for j in ids[7::17]]              # latin-1 characters
-    items_df = pd.DataFrame({"item_id": ids, "title": pd.array(title, dtype="string"),
-                             "year": pd.array(year, dtype="Int16"), "genres": genres})
-    ratings_df = pd.DataFrame({"user_id": (users + 1).astype(np.int32), "item_id": ids[items], "rating": rating,
-                               "timestamp": ts}).sort_values(["user_id", "item_id"], ignore_index=True)
-    users_df = None
-    if fmt in ("ml-100k", "ml-1m"):
-        age = rng.integers(7, 74, n_users).astype(np.int16)
-        occ_names = ML100K_OCCUPATIONS if fmt == "ml-100k" else ML1M_OCCUPATIONS
-        users_df = pd.DataFrame({
-            "user_id": np.arange(1, n_users + 1, dtype=np.int32),
-            "gender": pd.Categorical(np.where(rng.random(n_users) < 0.71, "M", "F")),
-            "age": age if fmt == "ml-100k" else age_code(age).astype(np.int16),
-            "age_group": pd.Categorical(pd.Series(age_code(age)).map(ML1M_AGE_GROUPS),
-                                        categories=list(ML1M_AGE_GROUPS.values()), ordered=True),
-            "occupation": pd.Categorical(np.array(occ_names, dtype=object)[rng.integers(0, len(occ_names), n_users)]),
-            "zip": pd.array([f"{z:05d}" for z in rng.integers(1000, 99999, n_users)], dtype="string")})
-    return {"ratings": ratings_df, "items": items_df, "users": users_df}
+    return pd.DataFrame({"item_id": ids, "title": pd.array(title, dtype="string"), "year": pd.array(year, dtype="Int16"),
+                         "genres": genres})
+
+def _synthetic_users(rng: np.random.Generator, n_users: int, fmt: str) -> pd.DataFrame:
+    "Gender, age (years for ml-100k, ml-1m's codes for ml-1m), age group, occupation and zip code of each user."
+    age = rng.integers(7, 74, n_users).astype(np.int16)
+    occ_names = ML100K_OCCUPATIONS if fmt == "ml-100k" else ML1M_OCCUPATIONS
+    return pd.DataFrame({
+        "user_id": np.arange(1, n_users + 1, dtype=np.int32),
+        "gender": pd.Categorical(np.where(rng.random(n_users) < 0.71, "M", "F")),
+        "age": age if fmt == "ml-100k" else age_code(age).astype(np.int16),
+        "age_group": pd.Categorical(pd.Series(age_code(age)).map(ML1M_AGE_GROUPS), categories=list(ML1M_AGE_GROUPS.values()), ordered=True),
+        "occupation": pd.Categorical(np.array(occ_names, dtype=object)[rng.integers(0, len(occ_names), n_users)]),
+        "zip": pd.array([f"{z:05d}" for z in rng.integers(1000, 99999, n_users)], dtype="string")})
+
+# %% ../nbs/01_data.ipynb #0d9d04db
+def synthetic_frames(n_users: int, # users (each gets at least `min_per_user` ratings)
+                     n_items: int, # movies in the catalogue (some are never rated)
+                     n_ratings: int, # ratings in all
+                     *, fmt: str = "ml-latest", # file-format family: ml-100k, ml-1m or ml-latest (IDs, genres, demographics)
+                     seed: int = 0, # everything is drawn from one generator seeded here
+                     scale: tuple[float, float, float] = (0.5, 5.0, 0.5), # rating (min, max, step)
+                     min_per_user: int = 20, # as in every MovieLens release
+                     popularity_exponent: float = 1.0, # Zipf exponent of movie popularity
+                     n_factors: int = 8, # rank of the rating model's user-movie interaction
+                     start: str = "1996-01-01", end: str = "2018-09-24", # the span of the timestamps
+                    ) -> dict[str, pd.DataFrame | None]:
+    "Generate canonical `ratings`, `items` and (ml-100k/ml-1m formats) `users` frames of a synthetic MovieLens."
+    if fmt not in _RATING_FMT: raise ValueError(f"unknown format {fmt!r}; valid: {', '.join(_RATING_FMT)}")
+    for k, v in {"n_users": n_users, "n_items": n_items, "n_ratings": n_ratings}.items():
+        if int(v) <= 0: raise ValueError(f"{k} must be positive, got {v}")
+    rng = np.random.default_rng(seed)
+    r = _synthetic_ratings(rng, n_users, n_items, n_ratings, scale, min_per_user, popularity_exponent, n_factors, start, end)
+    items = _synthetic_items(rng, n_items, fmt)
+    ratings = pd.DataFrame({"user_id": (r["users"] + 1).astype(np.int32), "item_id": items.item_id.to_numpy()[r["items"]],
+                            "rating": r["rating"], "timestamp": r["timestamp"]}).sort_values(["user_id", "item_id"], ignore_index=True)
+    users = _synthetic_users(rng, n_users, fmt) if fmt in ("ml-100k", "ml-1m") else None
+    return {"ratings": ratings, "items": items, "users": users}
 
 # %% ../nbs/01_data.ipynb #7ed3053e
 def _write_ratings(path: Path, r: pd.DataFrame, fmt: str, eol: str) -> None:
@@ -742,9 +767,13 @@ def _write_items_users(folder: Path, fr: dict[str, pd.DataFrame | None], fmt: st
                                            zip(users.user_id, users.gender, users.age, users.occupation, users.zip)], "latin-1", eol)
 
 # %% ../nbs/01_data.ipynb #b8f03ce9
-def write_synthetic(dest: str | os.PathLike, like: str = "ml-100k", *, n_users: int | None = None,
-                    n_items: int | None = None, n_ratings: int | None = None, seed: int = 0,
-                    eol: str = "\n", **kwargs) -> Path:
+def write_synthetic(dest: str | os.PathLike, # the folder to write
+                    like: str = "ml-100k", # the release whose file names, formats and size are copied
+                    *, n_users: int | None = None, n_items: int | None = None, n_ratings: int | None = None, # None: the release's
+                    seed: int = 0, # seed of the generator
+                    eol: str = "\n", # line ending of the files
+                    **kwargs, # further `synthetic_frames` parameters
+                   ) -> Path:
     """Write a synthetic dataset in the official file format of release `like` into folder `dest`.
 
     The size defaults to the release's published shape; the folder records the files' checksums and
@@ -831,3 +860,22 @@ def plot_overview(data: Ratings, by: str = "movies") -> Any:
     plot_long_tails(data, axes=ax[1])
     fig.tight_layout()
     return fig
+
+# %% ../nbs/01_data.ipynb #cc5350ef
+def load_chapter_data(dataset: str = "synthetic", # "synthetic" or a registry name
+                      data_dir: Any = None, # root of the dataset folders (None: $MOVIEREC_DATA_DIR, then the user cache)
+                      path: Any = None, # an explicit dataset folder (overrides data_dir)
+                      verify: bool = True, # False for a local copy known to differ (recorded and printed)
+                      seed: int = 0, # seed of the synthetic data
+                      like: str = "ml-100k", # the release whose format synthetic data takes
+                      shape: tuple[int, int, int] = (300, 600, 20_000), # synthetic users, movies, ratings
+                     ) -> Ratings:
+    "A chapter's dataset, named by its label: synthetic data in `like`'s format, or a real release."
+    if dataset == "synthetic":
+        folder = write_synthetic(Path(tempfile.mkdtemp()) / f"synthetic-{like}", like, n_users=shape[0], n_items=shape[1],
+                                 n_ratings=shape[2], seed=seed)
+        data = load_movielens(like, path=folder)
+    else:
+        data = load_movielens(dataset, data_dir, path=path, verify=verify)
+    data.name = report_label(dataset, path)
+    return data

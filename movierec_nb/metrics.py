@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -14,9 +14,10 @@ import pandas as pd
 from .splits import Candidates, Split, sample_candidates
 
 # %% auto #0
-__all__ = ['TIES', 'EVAL_PROTOCOLS', 'relevant_ranks', 'ranking_metrics', 'hit_ratio', 'ndcg', 'mrr', 'reference_metrics', 'mse',
-           'rmse', 'mae', 'per_user_threshold_metrics', 'reference_precision_recall_at_k', 'SampledCandidates',
-           'FullCatalogue', 'PerUserThreshold', 'RatingError', 'score_candidates', 'sampled_ranks', 'evaluate']
+__all__ = ['TIES', 'EVAL_PROTOCOLS', 'PREFIXES', 'relevant_ranks', 'ranking_metrics', 'hit_ratio', 'ndcg', 'mrr',
+           'reference_metrics', 'mse', 'rmse', 'mae', 'per_user_threshold_metrics', 'reference_precision_recall_at_k',
+           'SampledCandidates', 'FullCatalogue', 'PerUserThreshold', 'RatingError', 'score_candidates', 'sampled_ranks',
+           'evaluate', 'evaluate_many']
 
 # %% ../nbs/03_metrics.ipynb #b6414e0e
 TIES = ("pessimistic", "random")
@@ -30,8 +31,14 @@ def _validate_scores(scores: np.ndarray) -> np.ndarray:
         raise ValueError(f"{int(np.isnan(scores).sum())} NaN score(s), first in row {r}: a model must score every candidate")
     return scores
 
-def relevant_ranks(scores: np.ndarray, relevant: np.ndarray, exclude: np.ndarray | None = None,
-                   ties: str = "pessimistic", seed: int = 0, chunk: int = 1 << 24) -> tuple[np.ndarray, np.ndarray]:
+# %% ../nbs/03_metrics.ipynb #105fb315
+def relevant_ranks(scores: np.ndarray, # rows × candidates
+                   relevant: np.ndarray, # boolean, same shape: the held-out items
+                   exclude: np.ndarray | None = None, # boolean, same shape: candidates that do not compete (seen in training)
+                   ties: str = "pessimistic", # pessimistic (ties count against the relevant item) or random
+                   seed: int = 0, # seed of the random tie-break
+                   chunk: int = 1 << 24, # cells processed at a time
+                  ) -> tuple[np.ndarray, np.ndarray]:
     "0-based ranks of the relevant entries of `scores` (rows × candidates) among the non-excluded ones; returns (row, rank)."
     if ties not in TIES: raise ValueError(f"ties must be one of {', '.join(TIES)}, got {ties!r}")
     scores = _validate_scores(scores)
@@ -59,8 +66,12 @@ def relevant_ranks(scores: np.ndarray, relevant: np.ndarray, exclude: np.ndarray
     return rows, ranks
 
 # %% ../nbs/03_metrics.ipynb #c9578652
-def ranking_metrics(rows: np.ndarray, ranks: np.ndarray, n_rows: int, ks: tuple[int, ...] = (10,),
-                    n_candidates: int | None = None) -> dict[str, float]:
+def ranking_metrics(rows: np.ndarray, # the row of each relevant item
+                    ranks: np.ndarray, # its 0-based rank among its row's candidates
+                    n_rows: int, # rows evaluated (every row must have a relevant item)
+                    ks: tuple[int, ...] = (10,), # cut-offs
+                    n_candidates: int | None = None, # candidates per row: a K above it is an error
+                   ) -> dict[str, float]:
     "HR, Precision, Recall, F1, NDCG, MAP at each K, and MRR, from the flat (row, rank) arrays of relevant items."
     if n_rows == 0: raise ValueError("no rows to evaluate (empty test set)")
     n_rel = np.bincount(rows, minlength=n_rows).astype(float)
@@ -276,8 +287,13 @@ def sampled_ranks(model: Any, s: Split, protocol: "SampledCandidates | None" = N
     return c, relevant_ranks(sc, rel, ties=protocol.ties, seed=protocol.seed)[1]
 
 # %% ../nbs/03_metrics.ipynb #0c7e94fd
-def evaluate(model: Any, s: Split, protocol: Any, which: str = "test", candidates: Candidates | None = None,
-             max_pairs: int = 1 << 22) -> dict[str, Any]:
+def evaluate(model: Any, # anything with `score(users, items)`
+             s: Split, # the split the model was trained on
+             protocol: Any, # SampledCandidates, FullCatalogue, PerUserThreshold or RatingError
+             which: str = "test", # the held-out part to evaluate: test or valid
+             candidates: Candidates | None = None, # external candidates for the sampled protocol (e.g. a published file)
+             max_pairs: int = 1 << 22, # scores computed per call of `model.score`
+            ) -> dict[str, Any]:
     "Score `model` on the `which` part of split `s` under `protocol`; a dict of metrics naming the protocol."
     if not isinstance(protocol, EVAL_PROTOCOLS):
         raise ValueError(f"unknown evaluation protocol {protocol!r}; valid: {', '.join(c.__name__ for c in EVAL_PROTOCOLS)}")
@@ -303,3 +319,22 @@ def evaluate(model: Any, s: Split, protocol: Any, which: str = "test", candidate
         est, y = _pairs_scores(model, held), held["rating"].to_numpy()
         out.update(RMSE=rmse(y, est), MAE=mae(y, est), MSE=mse(y, est), rows=len(held))
     return out
+
+# %% ../nbs/03_metrics.ipynb #13f855bb
+PREFIXES = {SampledCandidates: "sampled", FullCatalogue: "full", PerUserThreshold: "own-items", RatingError: ""}
+
+def evaluate_many(model: Any, # anything with `score(users, items)`
+                  s: Split, # the split the model was trained on
+                  protocols: dict[str, Any] | list[Any] | tuple[Any, ...], # {prefix: protocol}, or protocols with default prefixes
+                  which: str = "test", # the part to evaluate: test or valid
+                  metrics: tuple[str, ...] | None = None, # keep only these metrics (names without "@K"); None: all
+                  candidates: Candidates | None = None, # external candidates for the sampled protocol
+                 ) -> dict[str, float | int]:
+    "Evaluate `model` under every protocol; one flat dict of '<prefix> <metric>' values and the unseen-row counts."
+    if not isinstance(protocols, dict): protocols = {PREFIXES.get(type(p), repr(p)): p for p in protocols}   # unknown: evaluate says so
+    out: dict[str, float | int] = {}
+    for prefix, p in protocols.items():
+        res = evaluate(model, s, p, which, candidates if isinstance(p, SampledCandidates) else None)
+        out.update({f"{prefix} {k}".strip(): v for k, v in res.items()
+                    if isinstance(v, float) and (metrics is None or k.split("@")[0] in metrics)})
+    return out | {"rows_unseen_user": res["rows_unseen_user"], "heldout_unseen_item": res["heldout_unseen_item"]}

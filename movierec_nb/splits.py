@@ -15,10 +15,14 @@ import scipy.sparse as sp
 # %% auto #0
 __all__ = ['TIE_BREAKS', 'PROTOCOLS', 'sample_users', 'binarize', 'IdMap', 'LeakageError', 'LeaveOneOut', 'TemporalRatio',
            'RandomRatio', 'KFold', 'Split', 'check_split', 'split', 'NegativeSampler', 'training_pairs', 'Candidates',
-           'check_candidates', 'sample_candidates', 'candidates_from_ids']
+           'check_candidates', 'sample_candidates', 'candidates_from_ids', 'next_item_samples', 'eval_histories',
+           'check_history_leakage']
 
 # %% ../nbs/02_splits.ipynb #cf9673b8
-def sample_users(ratings: pd.DataFrame, frac: float, seed: int = 0) -> pd.DataFrame:
+def sample_users(ratings: pd.DataFrame, # canonical ratings
+                 frac: float, # share of users kept, in (0, 1]
+                 seed: int = 0, # seed of the draw
+                ) -> pd.DataFrame:
     "Keep a random `frac` of users (rounded, at least one) with all their ratings, in the original row order."
     if not 0 < frac <= 1: raise ValueError(f"frac must be in (0, 1], got {frac}")
     users = np.unique(ratings["user_id"].to_numpy())
@@ -26,7 +30,9 @@ def sample_users(ratings: pd.DataFrame, frac: float, seed: int = 0) -> pd.DataFr
     keep = np.random.default_rng(seed).choice(users, n, replace=False)
     return ratings[ratings["user_id"].isin(keep)].reset_index(drop=True)
 
-def binarize(ratings: pd.DataFrame, threshold: float | None = None) -> pd.DataFrame:
+def binarize(ratings: pd.DataFrame, # canonical ratings
+             threshold: float | None = None, # keep ratings >= threshold; None keeps every rating as an interaction
+            ) -> pd.DataFrame:
     "Implicit feedback: rows with `rating >= threshold` (all rows if None), with `rating` set to 1."
     out = ratings if threshold is None else ratings[ratings["rating"] >= threshold]
     return out.assign(rating=np.float32(1.0)).reset_index(drop=True)
@@ -94,6 +100,7 @@ class LeaveOneOut:
         _check(self.tie_break in TIE_BREAKS, f"tie_break must be one of {', '.join(TIE_BREAKS)}, got {self.tie_break!r}")
         _check(self.single in ("train", "drop"), f"single must be 'train' or 'drop', got {self.single!r}")
 
+# %% ../nbs/02_splits.ipynb #8a51c8e3
 @dataclass(frozen=True)
 class TemporalRatio:
     "The earliest `train_frac` of interactions train, the rest test (globally or per user)."
@@ -195,6 +202,7 @@ def _leave_one_out(r: pd.DataFrame, p: LeaveOneOut, seed: int) -> tuple[np.ndarr
              "users_without_validation": int(((pd.Series(cnt).groupby(user).first() < 3)).sum()) if p.validation else None}
     return part, stats
 
+# %% ../nbs/02_splits.ipynb #f0c6ea10
 def _temporal(r: pd.DataFrame, p: TemporalRatio) -> tuple[np.ndarray, dict]:
     ts, n = r["timestamp"].to_numpy(), len(r)
     if p.per_user:
@@ -239,7 +247,10 @@ def check_split(s: Split) -> None:
             raise LeakageError(f"{int(leak.sum())} {name} pair(s) also in {'training' if against is tr else 'validation'}, "
                                f"e.g. user {row.user_id}, item {row.item_id}")
 
-def split(ratings: pd.DataFrame, protocol: Any, seed: int = 0) -> Split:
+def split(ratings: pd.DataFrame, # canonical ratings, in file order (ties at a timestamp are broken by it)
+          protocol: Any, # LeaveOneOut, TemporalRatio, RandomRatio or KFold
+          seed: int = 0, # seed of the random protocols and of the random tie-break
+         ) -> Split:
     "Apply a split `protocol` (LeaveOneOut, TemporalRatio, RandomRatio, KFold) to canonical `ratings`; the row order is the file order."
     if not isinstance(protocol, PROTOCOLS):
         raise ValueError(f"unknown protocol {protocol!r}; valid: {', '.join(c.__name__ for c in PROTOCOLS)}")
@@ -290,8 +301,12 @@ class NegativeSampler:
         return r + below
 
 # %% ../nbs/02_splits.ipynb #7d3fe495
-def training_pairs(s: Split, k: int = 4, seed: int = 0, epoch: int = 0,
-                   exclude: str = "all") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def training_pairs(s: Split, # the split whose training interactions are the positives
+                   k: int = 4, # negatives per positive
+                   seed: int = 0, # seed of the draws, combined with `epoch`
+                   epoch: int = 0, # a fresh, reproducible draw per epoch
+                   exclude: str = "all", # negatives avoid every part's interactions ("all") or only training ones ("train")
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     "One epoch of implicit-feedback training data: (user, item, label) arrays, positives then `k` negatives each."
     if k < 0: raise ValueError(f"k must be >= 0, got {k}")
     if exclude not in ("all", "train"): raise ValueError(f"exclude must be 'all' or 'train', got {exclude!r}")
@@ -330,7 +345,11 @@ def check_candidates(s: Split, c: Candidates) -> None:
     if (srt[:, 1:] == srt[:, :-1]).any(): raise LeakageError("a candidate row repeats an item")
 
 # %% ../nbs/02_splits.ipynb #25765d08
-def sample_candidates(s: Split, n: int = 99, seed: int = 0, which: str = "test") -> Candidates:
+def sample_candidates(s: Split, # the split
+                      n: int = 99, # sampled negatives per held-out row
+                      seed: int = 0, # seed of the draw (cached per split, n, seed and part)
+                      which: str = "test", # the held-out part: test or valid
+                     ) -> Candidates:
     "Each `which` row's held-out item plus `n` distinct items its user never interacted with (seeded, cached)."
     key = ("cand", which, n, seed)
     if key in s._cache: return s._cache[key]
@@ -362,3 +381,44 @@ def candidates_from_ids(s: Split, user_ids: Any, item_ids: Any, source: str = "e
     c = Candidates(s.idmap.user_index(user_ids), s.idmap.item_index(np.asarray(item_ids)), source)
     check_candidates(s, c)
     return c
+
+# %% ../nbs/02_splits.ipynb #772bc0b6
+def _ordered(df: pd.DataFrame) -> pd.DataFrame:
+    return df.sort_values(["u", "timestamp"], kind="stable")
+
+def _windows(items: np.ndarray, starts: np.ndarray, ends: np.ndarray, max_len: int) -> np.ndarray:
+    "Row r: items[max(starts[r], ends[r] - max_len) : ends[r]] + 1, left-padded with 0 to `max_len` (vectorised)."
+    offs = np.arange(-max_len, 0)
+    idx = ends[:, None] + offs[None, :]
+    ok = idx >= starts[:, None]
+    return np.where(ok, items[np.clip(idx, 0, max(len(items) - 1, 0))] + 1, 0).astype(np.int64)
+
+def next_item_samples(s: Split, max_len: int = 30) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    "Training samples of the next-movie task: (user, history window (n × max_len), target movie) for every position t >= 1."
+    tr = _ordered(s.train)
+    u, it = tr["u"].to_numpy(), tr["i"].to_numpy()
+    first = np.r_[True, u[1:] != u[:-1]]
+    starts = np.maximum.accumulate(np.where(first, np.arange(len(u)), 0))
+    pos = np.flatnonzero(~first)
+    return u[pos], _windows(it, starts[pos], pos, max_len), it[pos]
+
+def eval_histories(s: Split, max_len: int = 30, parts: tuple[str, ...] = ("train", "valid")) -> np.ndarray:
+    "Each user's last `max_len` movies of `parts` in time order (n_users × max_len, shifted by one, left-padded)."
+    df = _ordered(pd.concat([s.part(p) for p in parts if len(s.part(p))]))
+    u, it = df["u"].to_numpy(), df["i"].to_numpy()
+    ends = np.searchsorted(u, np.arange(s.n_users), side="right")
+    starts = np.searchsorted(u, np.arange(s.n_users), side="left")
+    return _windows(it, starts, ends, max_len)
+
+# %% ../nbs/02_splits.ipynb #c35a4f0e
+def check_history_leakage(s: Split, histories: np.ndarray) -> None:
+    "Raise `LeakageError` if a history holds the user's held-out movie or a movie rated after it."
+    test = s.test.sort_values("u")
+    h = histories[test["u"].to_numpy()] - 1                       # back to item indices; -1 = padding
+    if ((h == test["i"].to_numpy()[:, None]) & (h >= 0)).any(): raise LeakageError("a held-out movie is in its user's history")
+    seen = pd.concat([s.train, s.valid])[["u", "i", "timestamp"]]
+    r, c = np.nonzero(h >= 0)
+    inhist = pd.DataFrame({"u": test["u"].to_numpy()[r], "i": h[r, c]}).merge(seen, on=["u", "i"], how="left")
+    if inhist.timestamp.isna().any(): raise LeakageError("a history holds a movie the user did not rate before the held-out one")
+    latest = inhist.groupby("u").timestamp.max().reindex(test["u"].to_numpy()).fillna(-1).to_numpy()
+    if (latest > test["timestamp"].to_numpy()).any(): raise LeakageError("a history holds a movie rated after the held-out one")

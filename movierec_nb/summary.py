@@ -5,7 +5,6 @@
 # %% ../nbs/08_summary.ipynb #3abc781d
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .claims import CLAIMS, PAPERS
+from .report import Report
 
 # %% auto #0
 __all__ = ['PAPER_COLORS', 'report_files', 'summary_inputs', 'collect_claims', 'compact_table', 'summary_markdown',
@@ -32,18 +32,16 @@ def collect_claims(reports: str | Path, profile: str) -> pd.DataFrame:
     "One row per (report, claim): paper, model, metric, claimed, measured, sd, difference, datasets, protocol, verdict, reason."
     rows = []
     for p in report_files(reports, profile):
-        m = json.loads(p.read_text())
+        r = Report.load(p)
         where = str(p.relative_to(reports)).removesuffix(".metrics.json")
-        for c in m.get("claims", []):
-            rows.append({"paper": m.get("paper", p.parent.name), "model": c["model"], "metric": c["metric"], "claimed": c["paper"],
-                         "measured": c["ours"], "sd": c["ours sd"], "difference": c["difference"], "paper dataset": c["paper dataset"],
-                         "dataset": m.get("label", p.name.split(f"-{profile}.")[0]), "our dataset": c["our dataset"],
-                         "protocol": c["our protocol"], "verdict": c["verdict"], "reason": c["reason"], "report": where})
-        for c in m.get("survey_claims", []):
-            rows.append({"paper": m.get("paper", p.parent.name), "model": "(qualitative)", "metric": c["claim"], "claimed": np.nan,
-                         "measured": np.nan, "sd": np.nan, "difference": np.nan, "paper dataset": "—", "dataset": m.get("label", ""),
-                         "our dataset": m.get("label", ""),
-                         "protocol": c["rule"], "verdict": c["verdict"], "reason": c["evidence"], "report": where})
+        for c in r.claims:
+            rows.append({"paper": r.paper, "model": c.model, "metric": c.metric, "claimed": c.paper, "measured": c.ours, "sd": c.ours_sd,
+                         "difference": c.difference, "paper dataset": c.paper_dataset, "dataset": r.label, "our dataset": c.our_dataset,
+                         "protocol": c.our_protocol, "verdict": c.verdict, "reason": c.reason, "report": where})
+        for f in r.findings:
+            rows.append({"paper": r.paper, "model": "(qualitative)", "metric": f.claim, "claimed": np.nan, "measured": np.nan, "sd": np.nan,
+                         "difference": np.nan, "paper dataset": "—", "dataset": r.label, "our dataset": r.label, "protocol": f.rule,
+                         "verdict": f.verdict, "reason": f.evidence, "report": where})
     df = pd.DataFrame(rows, columns=["paper", "model", "metric", "claimed", "measured", "sd", "difference", "paper dataset",
                                      "dataset", "our dataset", "protocol", "verdict", "reason", "report"])
     seen = set(zip(df.paper, df.model, df.metric))
@@ -116,13 +114,9 @@ def summary_path(reports: str | Path, profile: str) -> Path:
     "reports/SUMMARY.md for the quick profile, reports/SUMMARY-<profile>.md for the others."
     return Path(reports) / ("SUMMARY.md" if profile == "quick" else f"SUMMARY-{profile}.md")
 
-def write_summary(reports: str | Path, profile: str, claims: pd.DataFrame, fig: Any) -> Path:
-    "Save the overview figure under reports/summary/figures and write the summary markdown; returns its path."
+def write_summary(reports: str | Path, profile: str, claims: pd.DataFrame) -> Path:
+    "Write the summary markdown (the overview figure is saved with the summary's report, under reports/summary/figures)."
     from movierec_nb.core import atomic_write
-    figs = Path(reports) / "summary" / "figures"
-    figs.mkdir(parents=True, exist_ok=True)
-    name = f"all-{profile}-overview.png"
-    fig.savefig(figs / name, dpi=110, bbox_inches="tight")
     out = summary_path(reports, profile)
-    with atomic_write(out, encoding="utf-8") as f: f.write(summary_markdown(claims, profile, f"summary/figures/{name}"))
+    with atomic_write(out, encoding="utf-8") as f: f.write(summary_markdown(claims, profile, f"summary/figures/all-{profile}-overview.png"))
     return out

@@ -17,14 +17,17 @@ import pandas as pd
 import torch
 from torch import nn
 
+from fastcore.basics import patch
+from tqdm import tqdm
+
 from .core import atomic_write, pick_device, seed_everything
 from .metrics import RatingError, SampledCandidates, evaluate
-from .splits import Split, training_pairs
+from .splits import NegativeSampler, Split, training_pairs
 
 # %% auto #0
 __all__ = ['LOSSES', 'OPTIMIZERS', 'SCHEDULES', 'Validator', 'TrainConfig', 'EpochData', 'ImplicitPairs', 'ExplicitRatings',
-           'TensorData', 'TorchScorer', 'loss_validator', 'ranking_validator', 'rating_validator', 'Trainer',
-           'model_summary', 'plot_history']
+           'TensorData', 'NextItemPairs', 'TorchScorer', 'HistoryScorer', 'loss_validator', 'ranking_validator',
+           'rating_validator', 'Trainer', 'FitState', 'model_summary', 'plot_history']
 
 # %% ../nbs/04_train.ipynb #d64aac67
 LOSSES = {"bce": nn.BCELoss, "bce_logits": nn.BCEWithLogitsLoss, "mse": nn.MSELoss}
@@ -98,10 +101,31 @@ class TensorData:
     def epoch(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return self.users, self.items, self.target
 
+# %% ../nbs/04_train.ipynb #33141e2f
+@dataclass
+class NextItemPairs:
+    "Each epoch: every (history row, next movie) positive and `k` fresh uniform negatives the user never rated (labels 1/0)."
+    users: np.ndarray                 # the user of each history row (negatives avoid that user's movies)
+    targets: np.ndarray               # the movie that followed each history window
+    sampler: NegativeSampler          # built from the training positives
+    k: int = 1
+    seed: int = 0
+    def epoch(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        rng = np.random.default_rng([self.seed, epoch])
+        n = len(self.targets)
+        neg = self.sampler.sample(self.users, self.k, rng).reshape(n, self.k)
+        rows = np.repeat(np.arange(n), self.k + 1)
+        items = np.concatenate([self.targets[:, None], neg], 1).reshape(-1)
+        y = np.tile(np.r_[1.0, np.zeros(self.k)], n).astype(np.float32)
+        return torch.from_numpy(rows), torch.from_numpy(items.astype(np.int64)), torch.from_numpy(y)
+
 # %% ../nbs/04_train.ipynb #d0878324
 class TorchScorer:
     "Adapter giving a `forward(users, items)` module the `score(users, items)` interface of `evaluate`."
-    def __init__(self, model: nn.Module, device: str | torch.device = "auto", chunk: int = 1 << 18):
+    def __init__(self, model: nn.Module, # a network of the study's convention
+                 device: str | torch.device = "auto", # where it runs
+                 chunk: int = 1 << 18, # pairs per forward pass
+                ):
         self.model, self.chunk = model, chunk
         self.device = device if isinstance(device, torch.device) else pick_device(device)
 
@@ -118,6 +142,40 @@ class TorchScorer:
         self.model.train(was_training)
         return out.numpy().reshape(items.shape)
 
+    def stored_numbers(self) -> int:
+        "Numbers the model scores from: its parameters."
+        return sum(p.numel() for p in self.model.parameters())
+
+# %% ../nbs/04_train.ipynb #10f5a632
+class HistoryScorer:
+    "`score(users, items)` of a history model (`encode`, `item_out`) from each user's evaluation history (rows offset by `n_samples`)."
+    def __init__(self, model: nn.Module, # has `encode(rows)` and `item_out(items)`
+                 n_samples: int, # the evaluation history of user u is row n_samples + u
+                 device: Any = "cpu", # a torch.device, or a name for `core.pick_device`
+                 chunk: int = 4096, # users encoded per batch
+                ):
+        self.model, self.offset, self.chunk = model, n_samples, chunk
+        self.device = device if isinstance(device, torch.device) else pick_device(device)
+
+    @torch.no_grad()
+    def score(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        "Scores of shape `items.shape` for user `users[r]` and each movie of row r."
+        was = self.model.training
+        self.model.eval()
+        out = np.empty(items.shape, np.float32)
+        users = np.asarray(users)
+        for a in range(0, len(users), self.chunk):
+            rows = torch.from_numpy(users[a:a + self.chunk].astype(np.int64) + self.offset).to(self.device)
+            it = torch.from_numpy(np.ascontiguousarray(items[a:a + self.chunk]).astype(np.int64)).to(self.device)
+            h = self.model.encode(rows)
+            out[a:a + self.chunk] = torch.einsum("bd,bkd->bk", h, self.model.item_out(it)).float().cpu().numpy()
+        self.model.train(was)
+        return out
+
+    def stored_numbers(self) -> int:
+        "Numbers the model scores from: its parameters."
+        return sum(p.numel() for p in self.model.parameters())
+
 # %% ../nbs/04_train.ipynb #4217f14b
 Validator = Callable[[nn.Module], dict[str, float]]
 
@@ -133,8 +191,11 @@ def loss_validator(data: EpochData, loss: str, name: str = "val_loss", chunk: in
         return {name: total / len(y)}
     return validate
 
-def ranking_validator(split: Split, protocol: Any = SampledCandidates(), which: str = "valid",
-                      prefix: str = "val_") -> Validator:
+def ranking_validator(split: Split, # the split being trained on
+                      protocol: Any = SampledCandidates(), # an evaluation protocol of the metrics chapter
+                      which: str = "valid", # the part evaluated
+                      prefix: str = "val_", # prefix of the history columns
+                     ) -> Validator:
     "Ranking metrics of the model on a part of `split` under an evaluation protocol."
     def validate(model: nn.Module) -> dict[str, float]:
         res = evaluate(TorchScorer(model, next(model.parameters()).device), split, protocol, which)
@@ -156,11 +217,15 @@ def _make_schedule(cfg: TrainConfig, opt: torch.optim.Optimizer):
     if cfg.schedule == "cosine": return torch.optim.lr_scheduler.CosineAnnealingLR(opt, **{"T_max": cfg.epochs, **kw})
     return None
 
-# %% ../nbs/04_train.ipynb #12a6c34c
+# %% ../nbs/04_train.ipynb #a173acba
 class Trainer:
     "The study's single training loop for `forward(users, items)` modules."
-    def __init__(self, model: nn.Module, config: TrainConfig, data: EpochData,
-                 validators: list[Validator] | None = None, checkpoint_dir: str | os.PathLike | None = None):
+    def __init__(self, model: nn.Module, # a network of the study's convention
+                 config: TrainConfig, # how to train
+                 data: EpochData, # the (users, items, target) tensors of each epoch
+                 validators: list[Validator] | None = None, # called after each epoch; their dicts become history columns
+                 checkpoint_dir: str | os.PathLike | None = None, # where last.pt and best.pt go (None: no checkpoints)
+                ):
         self.model, self.cfg, self.data, self.validators = model, config, data, list(validators or [])
         self.ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
         self.device = pick_device(config.device)
@@ -168,86 +233,111 @@ class Trainer:
         self.best_state: dict[str, torch.Tensor] | None = None
         self.stopped_early = False
 
-    def _save(self, epoch: int, opt, sched, rows, best_value, bad) -> None:
-        state = {"epoch": epoch, "model": self.model.state_dict(), "optimizer": opt.state_dict(),
-                 "schedule": sched.state_dict() if sched is not None else None, "history": rows,
-                 "best_state": self.best_state, "best_value": best_value, "bad_epochs": bad,
-                 "torch_rng": torch.get_rng_state(), "config": asdict(self.cfg)}
-        with atomic_write(self.ckpt / "last.pt", "wb") as f: torch.save(state, f)
-        if self.best_state is not None:
-            with atomic_write(self.ckpt / "best.pt", "wb") as f: torch.save(self.best_state, f)
+@dataclass
+class FitState:
+    "What `fit` carries from epoch to epoch, and what a checkpoint saves with the model."
+    opt: torch.optim.Optimizer
+    sched: Any                                          # an LR scheduler or None
+    rows: list[dict[str, float]] = field(default_factory=list)
+    best_value: float | None = None
+    bad: int = 0                                        # epochs since the monitored value last improved
+    start: int = 0                                      # the first epoch to run (after a resume)
 
-    def _train_epoch(self, epoch: int, opt, loss_fn) -> float:
-        from tqdm.auto import tqdm
-        u, i, y = (t.to(self.device) for t in self.data.epoch(epoch))
-        n = len(y)
-        if n == 0: raise ValueError(f"epoch {epoch}: no training data")
-        perm = torch.randperm(n, generator=torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + epoch)).to(self.device)
-        u, i, y = u[perm], i[perm], y[perm]
-        bs, total = self.cfg.batch_size, torch.zeros((), device=self.device)
-        if n % bs == 1 and n > 1 and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.model.modules()):
-            n -= 1   # BatchNorm cannot train on a batch of one: that sample waits for the next epoch's shuffle
-        n_batches = math.ceil(n / bs)
-        tick = max(1, n_batches // 50)
-        bar = tqdm(total=n_batches, desc=f"epoch {epoch + 1}", unit="batch", leave=False) if self.cfg.progress else None
-        self.model.train()
-        for b, a in enumerate(range(0, n, bs)):
-            pred = self.model(u[a:a + bs], i[a:a + bs])
-            loss = loss_fn(pred, y[a:a + bs])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if self.cfg.grad_clip is not None: nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
-            opt.step()
-            total += loss.detach() * len(pred)
-            if bar is not None and (b + 1) % tick == 0: bar.update(tick)
-        if bar is not None: bar.update(n_batches - bar.n); bar.close()
-        return float(total) / n
+# %% ../nbs/04_train.ipynb #58a59458
+@patch
+def _train_epoch(self: Trainer, epoch: int, opt: torch.optim.Optimizer, loss_fn: nn.Module) -> float:
+    "Train one epoch; return the mean training loss."
+    u, i, y = (t.to(self.device) for t in self.data.epoch(epoch))
+    n = len(y)
+    if n == 0: raise ValueError(f"epoch {epoch}: no training data")
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + epoch)).to(self.device)
+    u, i, y = u[perm], i[perm], y[perm]
+    bs, total = self.cfg.batch_size, torch.zeros((), device=self.device)
+    if n % bs == 1 and n > 1 and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.model.modules()):
+        n -= 1   # BatchNorm cannot train on a batch of one: that sample waits for the next epoch's shuffle
+    n_batches = math.ceil(n / bs)
+    tick = max(1, n_batches // 50)
+    bar = tqdm(total=n_batches, desc=f"epoch {epoch + 1}", unit="batch", leave=False) if self.cfg.progress else None
+    self.model.train()
+    for b, a in enumerate(range(0, n, bs)):
+        pred = self.model(u[a:a + bs], i[a:a + bs])
+        loss = loss_fn(pred, y[a:a + bs])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.cfg.grad_clip is not None: nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        opt.step()
+        total += loss.detach() * len(pred)
+        if bar is not None and (b + 1) % tick == 0: bar.update(tick)
+    if bar is not None: bar.update(n_batches - bar.n); bar.close()
+    return float(total) / n
 
-    def fit(self, resume: bool = False) -> pd.DataFrame:
-        "Train for `config.epochs` epochs (or until early stopping); return the history frame."
-        from tqdm.auto import tqdm
-        cfg = self.cfg
-        seed_everything(cfg.seed)
-        self.model.to(self.device)
-        opt = OPTIMIZERS[cfg.optimizer](self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        sched, loss_fn = _make_schedule(cfg, opt), LOSSES[cfg.loss]()
-        rows, best_value, bad, start = [], None, 0, 0
-        if resume:
-            if self.ckpt is None or not (self.ckpt / "last.pt").exists():
-                raise FileNotFoundError(f"resume=True but no checkpoint at {self.ckpt and self.ckpt / 'last.pt'}")
-            st = torch.load(self.ckpt / "last.pt", weights_only=False, map_location=self.device)
-            self.model.load_state_dict(st["model"]); opt.load_state_dict(st["optimizer"])
-            if sched is not None and st["schedule"] is not None: sched.load_state_dict(st["schedule"])
-            rows, best_value, bad, start = st["history"], st["best_value"], st["bad_epochs"], st["epoch"] + 1
-            self.best_state = st["best_state"]; torch.set_rng_state(st["torch_rng"])
-        self.stopped_early = False
-        epochs = tqdm(range(start, cfg.epochs), desc="epochs", disable=not cfg.progress, initial=start, total=cfg.epochs)
-        for epoch in epochs:
-            t0 = time.perf_counter()
-            train_loss = self._train_epoch(epoch, opt, loss_fn)
-            self.model.eval()
-            row = {"epoch": epoch + 1, "train_loss": train_loss}
-            for v in self.validators: row.update(v(self.model))
-            row.update(lr=opt.param_groups[0]["lr"], time_s=time.perf_counter() - t0)
-            rows.append(row)
-            value = row.get(cfg.monitor)
-            if value is None and (cfg.schedule == "plateau" or cfg.patience):
-                raise KeyError(f"monitor {cfg.monitor!r} is not in the history columns {list(row)}")
-            if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau): sched.step(value)
-            elif sched is not None: sched.step()
-            if value is not None and _better(value, best_value, cfg.mode):
-                best_value, bad = value, 0
-                self.best_state = {k: t.detach().clone() for k, t in self.model.state_dict().items()}
-            else:
-                bad += 1
-            if self.ckpt is not None: self._save(epoch, opt, sched, rows, best_value, bad)
-            epochs.set_postfix({k: f"{v:.4g}" for k, v in row.items() if k in ("train_loss", cfg.monitor)})
-            if cfg.patience and bad >= cfg.patience:
-                self.stopped_early = True
-                break
-        if cfg.restore_best and self.best_state is not None: self.model.load_state_dict(self.best_state)
-        self.history = pd.DataFrame(rows)
-        return self.history
+# %% ../nbs/04_train.ipynb #cc2686f8
+@patch
+def _after_epoch(self: Trainer, st: FitState, row: dict[str, float]) -> None:
+    "Step the schedule, keep the best weights and count the epochs without improvement."
+    cfg, value = self.cfg, row.get(self.cfg.monitor)
+    if value is None and (cfg.schedule == "plateau" or cfg.patience):
+        raise KeyError(f"monitor {cfg.monitor!r} is not in the history columns {list(row)}")
+    if isinstance(st.sched, torch.optim.lr_scheduler.ReduceLROnPlateau): st.sched.step(value)
+    elif st.sched is not None: st.sched.step()
+    if value is not None and _better(value, st.best_value, cfg.mode):
+        st.best_value, st.bad = value, 0
+        self.best_state = {k: t.detach().clone() for k, t in self.model.state_dict().items()}
+    else:
+        st.bad += 1
+
+# %% ../nbs/04_train.ipynb #af025cf1
+@patch
+def _save(self: Trainer, epoch: int, st: FitState) -> None:
+    "Write `last.pt` (everything needed to resume) and `best.pt` (the best weights), atomically."
+    state = {"epoch": epoch, "model": self.model.state_dict(), "optimizer": st.opt.state_dict(),
+             "schedule": st.sched.state_dict() if st.sched is not None else None, "history": st.rows,
+             "best_state": self.best_state, "best_value": st.best_value, "bad_epochs": st.bad,
+             "torch_rng": torch.get_rng_state(), "config": asdict(self.cfg)}
+    with atomic_write(self.ckpt / "last.pt", "wb") as f: torch.save(state, f)
+    if self.best_state is not None:
+        with atomic_write(self.ckpt / "best.pt", "wb") as f: torch.save(self.best_state, f)
+
+@patch
+def _resume(self: Trainer, st: FitState) -> None:
+    "Load `last.pt` into the model and `st`, and restore the RNG state."
+    if self.ckpt is None or not (self.ckpt / "last.pt").exists():
+        raise FileNotFoundError(f"resume=True but no checkpoint at {self.ckpt and self.ckpt / 'last.pt'}")
+    saved = torch.load(self.ckpt / "last.pt", weights_only=False, map_location=self.device)
+    self.model.load_state_dict(saved["model"]); st.opt.load_state_dict(saved["optimizer"])
+    if st.sched is not None and saved["schedule"] is not None: st.sched.load_state_dict(saved["schedule"])
+    st.rows, st.best_value, st.bad, st.start = saved["history"], saved["best_value"], saved["bad_epochs"], saved["epoch"] + 1
+    self.best_state = saved["best_state"]; torch.set_rng_state(saved["torch_rng"])
+
+# %% ../nbs/04_train.ipynb #12a6c34c
+@patch
+def fit(self: Trainer, resume: bool = False, # continue from `checkpoint_dir/last.pt`
+       ) -> pd.DataFrame:
+    "Train for `config.epochs` epochs (or until early stopping); return the history frame."
+    cfg = self.cfg
+    seed_everything(cfg.seed)
+    self.model.to(self.device)
+    opt = OPTIMIZERS[cfg.optimizer](self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    st, loss_fn = FitState(opt, _make_schedule(cfg, opt)), LOSSES[cfg.loss]()
+    if resume: self._resume(st)
+    self.stopped_early = False
+    epochs = tqdm(range(st.start, cfg.epochs), desc="epochs", disable=not cfg.progress, initial=st.start, total=cfg.epochs)
+    for epoch in epochs:
+        t0 = time.perf_counter()
+        row = {"epoch": epoch + 1, "train_loss": self._train_epoch(epoch, opt, loss_fn)}
+        self.model.eval()
+        for v in self.validators: row.update(v(self.model))
+        row.update(lr=opt.param_groups[0]["lr"], time_s=time.perf_counter() - t0)
+        st.rows.append(row)
+        self._after_epoch(st, row)
+        if self.ckpt is not None: self._save(epoch, st)
+        epochs.set_postfix({k: f"{v:.4g}" for k, v in row.items() if k in ("train_loss", cfg.monitor)})
+        if cfg.patience and st.bad >= cfg.patience:
+            self.stopped_early = True
+            break
+    if cfg.restore_best and self.best_state is not None: self.model.load_state_dict(self.best_state)
+    self.history = pd.DataFrame(st.rows)
+    return self.history
 
 # %% ../nbs/04_train.ipynb #60156191
 def _human(n: int) -> str:

@@ -48,3 +48,30 @@ def synthetic_100k(tmp_path_factory) -> Path:
     from movierec_nb.data import write_synthetic
     return write_synthetic(tmp_path_factory.mktemp("syn") / "ml-100k", "ml-100k", n_users=200, n_items=400,
                            n_ratings=8000, seed=7)
+
+
+def assert_clean_report(notebook: Path, paper: str) -> None:
+    "A report opens with its header, and no output holds a progress bar, a warning, a traceback or anything on stderr."
+    import json
+    nb = json.loads(Path(notebook).read_text(encoding="utf-8"))
+    header = "".join(nb["cells"][1]["source"])
+    assert nb["cells"][1]["cell_type"] == "markdown" and f"| paper | {paper} |" in header and "| wall time |" in header, header[:300]
+    for k, cell in enumerate(nb["cells"]):
+        for out in cell.get("outputs", []):
+            text = json.dumps(out)
+            assert not (out.get("output_type") == "stream" and out.get("name") == "stderr"), (k, text[:300])
+            for bad in ("Warning", "Traceback", "%|", "it/s]"):
+                assert bad not in text, (k, bad, text[:300])
+
+
+def drop_summary(monkeypatch) -> None:
+    "Make `reproduce.plan` leave out the runs that read the other reports (the summary): one kernel start less per call."
+    from movierec_nb import reproduce as R
+    full = R.plan
+    monkeypatch.setattr(R, "plan", lambda profile, root=None: [r for r in full(profile, root) if not r.reads_reports])
+
+
+@pytest.fixture
+def no_summary(monkeypatch):
+    "Plans without the summary run (tests/test_reproduce.py checks the summary itself)."
+    drop_summary(monkeypatch)

@@ -1,17 +1,13 @@
-"""Baselines: the chapter on real ml-100k (metrics read back from metrics.json), unseen users/items, bad names."""
+"""Baselines: the benches on real ml-100k against published figures, the benches from the installed package, unseen users/items, bad names."""
 from __future__ import annotations
 
-import json
-
 import numpy as np
-import pandas as pd
 import pytest
 
-from movierec_nb import reproduce as R
 from movierec_nb.baselines import (EASE, ImplicitMF, NeighborhoodCF, Popularity, RandomScores, SurpriseModel, make_model)
 from movierec_nb.data import synthetic_frames
-from movierec_nb.metrics import RatingError, SampledCandidates, evaluate
-from movierec_nb.splits import LeaveOneOut, TemporalRatio, split
+from movierec_nb.metrics import RatingError, evaluate
+from movierec_nb.splits import TemporalRatio, split
 
 
 @pytest.fixture(scope="module")
@@ -19,23 +15,46 @@ def temporal():
     return split(synthetic_frames(150, 1500, 5000, fmt="ml-100k", seed=4, scale=(1, 5, 1))["ratings"], TemporalRatio(0.8))
 
 
-def test_chapter_on_real_ml100k(real_root, tmp_path):
-    run = R.Run("baselines", "05_baselines.ipynb", "ml-100k", dict(datasets=["ml-100k"], slow_folds=1))
-    R.execute(run, "quick", tmp_path, data_root=real_root, progress=False)
-    m = json.loads((tmp_path / "baselines" / "ml-100k-quick.metrics.json").read_text())
-    rating = pd.DataFrame(m["rating"]["ml-100k"]).set_index("model")
-    ranking = pd.DataFrame(m["ranking"]["ml-100k"]).set_index("model")
-    # published Surprise 5-fold figures on ml-100k: SVD 0.934, NormalPredictor 1.514, BaselineOnly 0.944
-    assert rating.loc["SVD", "RMSE"] == pytest.approx(0.936, abs=0.015)
-    assert rating.loc["NormalPredictor", "RMSE"] == pytest.approx(1.517, abs=0.03)
-    assert rating.loc["BaselineOnly", "RMSE"] == pytest.approx(0.944, abs=0.01)
-    assert (rating.folds.drop("SVD++") == 5).all() and rating.loc["SVD++", "folds"] == 1
-    assert ranking.loc["random", "sampled HR@10"] == pytest.approx(0.10, abs=0.04)
-    for strong in ("ease", "ials", "itemknn-cosine", "dot-mf"):
-        assert ranking.loc[strong, "sampled HR@10"] > ranking.loc["popularity", "sampled HR@10"] + 0.1, strong
-        assert ranking.loc[strong, "full HR@10"] > ranking.loc["popularity", "full HR@10"], strong
-    assert m["splits"]["ml-100k"]["split"]["users_tied_at_latest"] == 415
-    assert m["manifest"]["data"][0]["verified"] is True
+def test_rating_bench_reproduces_surprise_on_real_ml100k(real_root):
+    "Surprise's published 5-fold figures on ml-100k, from the installed package's bench (SVD 0.934, NormalPredictor 1.514, BaselineOnly 0.944)."
+    from movierec_nb.baselines import run_rating_bench
+    from movierec_nb.data import load_movielens
+    ratings = load_movielens("ml-100k", real_root).ratings
+    models = {"SVD": dict(model="surprise-SVD"), "NormalPredictor": dict(model="surprise-NormalPredictor"),
+              "BaselineOnly": dict(model="surprise-BaselineOnly"), "SVD++": dict(model="surprise-SVDpp", n_epochs=2)}
+    folds = run_rating_bench(ratings, models, folds=5, slow={"SVD++": 1}, progress=False)
+    rmse = folds.groupby("model").RMSE.mean()
+    assert rmse["SVD"] == pytest.approx(0.936, abs=0.015)
+    assert rmse["NormalPredictor"] == pytest.approx(1.517, abs=0.03)
+    assert rmse["BaselineOnly"] == pytest.approx(0.944, abs=0.01)
+    assert folds.groupby("model").size().to_dict() == {"BaselineOnly": 5, "NormalPredictor": 5, "SVD": 5, "SVD++": 1}
+
+
+def test_ranking_bench_on_real_ml100k(real_root):
+    "The installed package's ranking bench on ml-100k's leave-one-out split: strong baselines beat popularity, random is chance."
+    from movierec_nb.baselines import run_ranking_bench
+    from movierec_nb.data import load_movielens
+    ratings = load_movielens("ml-100k", real_root).ratings
+    models = {"popularity": {}, "random": {}, "ease": {}, "ials": {}, "itemknn-cosine": {}}
+    table, s = run_ranking_bench(ratings, models, seed=0, progress=False)
+    t = table.set_index("model")
+    assert t.loc["random", "sampled HR@10"] == pytest.approx(0.10, abs=0.04)
+    for strong in ("ease", "ials", "itemknn-cosine"):
+        assert t.loc[strong, "sampled HR@10"] > t.loc["popularity", "sampled HR@10"] + 0.1, strong
+        assert t.loc[strong, "full HR@10"] > t.loc["popularity", "full HR@10"], strong
+    assert s.stats["users_tied_at_latest"] == 415 and (t.heldout_unseen_item == t.heldout_unseen_item.iloc[0]).all()
+
+
+def test_benches_from_the_installed_package_on_synthetic_data():
+    "Both benches run from the package itself (they once failed there with a NameError), with the seed passed to every model."
+    from movierec_nb.baselines import run_rating_bench, run_ranking_bench
+    r = synthetic_frames(100, 300, 4000, fmt="ml-100k", seed=2, scale=(1, 5, 1))["ratings"]
+    folds = run_rating_bench(r, {"SVD": {"model": "surprise-SVD"}, "global-mean": {}}, folds=2, seed=3, progress=False)
+    assert folds[["model", "fold"]].values.tolist() == [["SVD", 0], ["SVD", 1], ["global-mean", 0], ["global-mean", 1]]
+    table, s = run_ranking_bench(r, {"popularity": {}, "ials": {"factors": 8}, "dot-mf": {"epochs": 1}}, seed=3, progress=False)
+    assert table.model.tolist() == ["popularity", "ials", "dot-mf"] and s.seed == 3
+    again, _ = run_ranking_bench(r, {"ials": {"factors": 8}}, seed=3, progress=False)
+    assert again["full HR@10"].iloc[0] == table.set_index("model").loc["ials", "full HR@10"]   # seeded: the same numbers
 
 
 def test_unseen_users_and_items_are_defined_and_counted(temporal):

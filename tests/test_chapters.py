@@ -1,7 +1,5 @@
-"""Paper chapters end to end: papermill runs in the test profile (synthetic data), metrics.json read back."""
+"""Paper chapters end to end: papermill runs in the test profile (synthetic data), the saved `Report` read back."""
 from __future__ import annotations
-
-import json
 
 import pytest
 
@@ -9,24 +7,53 @@ from movierec_nb import reproduce as R
 from movierec_nb.claims import claims_for
 from movierec_nb.models.wang_ncf import WangNCF
 from movierec_nb.models.zeng_embedding import ZengEmbedding
+from movierec_nb.report import Report
 from movierec_nb.train import model_summary
+from conftest import assert_clean_report, drop_summary
+
+NCF = ("zeng-embedding", "wang-ncf")
 
 
-@pytest.mark.parametrize("paper", ["zeng-embedding", "wang-ncf"])
-def test_ncf_chapter_report_on_synthetic_data(paper, tmp_path):
-    assert R.main(["--profile", "test", "--paper", paper, "--reports", str(tmp_path), "--device", "cpu"]) == 0
-    m = json.loads((tmp_path / paper / "synthetic-test.metrics.json").read_text())
-    assert m["paper"] == paper and m["manifest"]["params"]["device"] == "cpu"
-    claims = m["claims"]
-    assert [c["metric"] for c in claims] == [c.metric for c in claims_for(paper)]
-    ours = m["mean"][paper]
-    assert claims[0]["ours"] == pytest.approx(ours["sampled HR@10"])
+@pytest.fixture(scope="module")
+def ncf_reports(tmp_path_factory):
+    "Both NCF-family chapters in the test profile, run one after the other (--jobs 1; no summary)."
+    out = tmp_path_factory.mktemp("ncf-jobs1")
+    with pytest.MonkeyPatch.context() as mp:
+        drop_summary(mp)
+        assert R.main(["--profile", "test", "--paper", NCF[0], "--paper", NCF[1], "--reports", str(out), "--device", "cpu", "--jobs", "1"]) == 0
+    return out
+
+
+@pytest.mark.parametrize("paper", NCF)
+def test_ncf_chapter_report_on_synthetic_data(paper, ncf_reports):
+    r = Report.load(ncf_reports / paper / "synthetic-test.metrics.json")
+    assert (r.paper, r.label, r.profile) == (paper, "synthetic", "test") and r.manifest["params"]["device"] == "cpu"
+    assert [c.metric for c in r.claims] == [c.metric for c in claims_for(paper)]
+    ours = r.results["mean"][paper]
+    assert r.claims[0].ours == pytest.approx(ours["sampled HR@10"])
     assert 0 <= ours["full HR@10"] <= ours["sampled HR@10"] <= 1
-    # the deep model and every baseline were scored on the same split
-    assert set(m["mean"]) == {paper, "popularity", "itemknn-cosine", "ease", "ials", "bpr", "dot-mf"}
-    assert m["mean"]["popularity"]["sampled HR@10"] > 0.15   # popularity beats chance on synthetic data too
+    # the deep model and every baseline of the test profile were scored on the same split
+    assert set(r.results["mean"]) == {paper, "popularity", "ease", "dot-mf"}
+    assert r.results["mean"]["popularity"]["sampled HR@10"] > 0.15   # popularity beats chance on synthetic data too
+    assert r.manifest["threads"] == 1 and r.timings["seeds"] > 0
     for fig in ("data", "training", "results"):
-        assert (tmp_path / paper / "figures" / f"synthetic-test-{fig}.png").exists()
+        assert (ncf_reports / paper / "figures" / f"synthetic-test-{fig}.png").exists()
+    assert_clean_report(ncf_reports / paper / "synthetic-test.ipynb", paper)
+
+
+def _accuracy(report: Report) -> dict:
+    "Every number of a report but its timings and manifest."
+    return {"claims": [(c.model, c.metric, c.ours, c.ours_sd) for c in report.claims],
+            "mean": {m: {k: v for k, v in row.items() if not k.endswith("_s")} for m, row in report.results["mean"].items()}}
+
+
+def test_numbers_do_not_depend_on_jobs(ncf_reports, tmp_path, no_summary):
+    "The same chapters run two at a time in worker processes give the same numbers, to the last bit, as one at a time."
+    assert R.main(["--profile", "test", "--paper", NCF[0], "--paper", NCF[1], "--reports", str(tmp_path), "--device", "cpu", "--jobs", "2"]) == 0
+    for paper in NCF:
+        one, two = (Report.load(d / paper / "synthetic-test.metrics.json") for d in (ncf_reports, tmp_path))
+        assert _accuracy(one) == _accuracy(two), paper
+        assert one.manifest["threads"] == two.manifest["threads"] == 1
 
 
 def test_parameter_counts_match_the_papers():
@@ -37,36 +64,36 @@ def test_parameter_counts_match_the_papers():
         [2_176, 8_256, 2_080, 528, 17, 256, 128, 64]
 
 
-def test_kanyuch_chapter_report_on_synthetic_data(tmp_path):
+def test_kanyuch_chapter_report_on_synthetic_data(tmp_path, no_summary):
     assert R.main(["--profile", "test", "--paper", "kanyuch-deepcf", "--reports", str(tmp_path), "--device", "cpu"]) == 0
-    m = json.loads((tmp_path / "kanyuch-deepcf" / "synthetic-test.metrics.json").read_text())
-    assert [c["metric"] for c in m["claims"]] == [c.metric for c in claims_for("kanyuch-deepcf")]
-    ours = m["mean"]["kanyuch-deepcf"]
+    r = Report.load(tmp_path / "kanyuch-deepcf" / "synthetic-test.metrics.json")
+    assert [c.metric for c in r.claims] == [c.metric for c in claims_for("kanyuch-deepcf")]
+    ours = r.results["mean"]["kanyuch-deepcf"]
     assert 0 < ours["RMSE"] < 2 and ours["MAE"] <= ours["RMSE"]
-    assert m["claims"][0]["ours"] == pytest.approx(ours["RMSE"])
-    assert set(m["mean"]) == {"kanyuch-deepcf", "SVD", "BaselineOnly", "KNNBaseline", "global mean"}
+    assert r.claims[0].ours == pytest.approx(ours["RMSE"])
+    assert set(r.results["mean"]) == {"kanyuch-deepcf", "SVD", "BaselineOnly", "KNNBaseline", "global mean"}
     # own-items precision is far above full-catalogue precision: the protocol, not the model, makes it high
-    assert ours["P@10 (own items)"] > ours["P@10 (full)"]
-    for e in m["explanations"].values():
-        assert len(e) == 10 and all(abs(r["user preferences"] + r["movie characteristics"] - 1) < 1e-5 for r in e)
-        assert all(0 <= r["strength"] <= 1 for r in e)
-    hist = m["runs"][0]["history"]
-    assert {"train_loss", "val_loss", "val_RMSE", "train_RMSE", "lr"} <= set(hist)
+    assert ours["own-items P@10"] > ours["full P@10"]
+    for e in r.results["explanations"].values():
+        assert len(e) == 10 and all(abs(row["user preferences"] + row["movie characteristics"] - 1) < 1e-5 for row in e)
+        assert all(0 <= row["strength"] <= 1 for row in e)
+    assert {"train_loss", "val_loss", "val_RMSE", "train_RMSE", "lr"} <= set(r.results["runs"][0]["history"])
 
 
-def test_aam_hybrid_chapter_report_on_synthetic_data(tmp_path):
+def test_aam_hybrid_chapter_report_on_synthetic_data(tmp_path, no_summary):
     assert R.main(["--profile", "test", "--paper", "aam-hybrid", "--reports", str(tmp_path), "--device", "cpu"]) == 0
-    m = json.loads((tmp_path / "aam-hybrid" / "synthetic-test.metrics.json").read_text())
-    assert [(c["model"], c["metric"]) for c in m["claims"]] == [(c.model, c.metric) for c in claims_for("aam-hybrid")]
-    assert set(m["mean"]) == {"hybrid with residual", "hybrid without residual", "KNN", "SVD", "EASE", "iALS", "popularity"}
-    res, plain = m["mean"]["hybrid with residual"], m["mean"]["hybrid without residual"]
-    assert m["claims"][3]["ours"] == pytest.approx(res["sampled HR@10"])
+    r = Report.load(tmp_path / "aam-hybrid" / "synthetic-test.metrics.json")
+    assert [(c.model, c.metric) for c in r.claims] == [(c.model, c.metric) for c in claims_for("aam-hybrid")]
+    mean = r.results["mean"]
+    assert set(mean) == {"hybrid with residual", "hybrid without residual", "KNN", "SVD", "EASE", "iALS", "popularity"}
+    res, plain = mean["hybrid with residual"], mean["hybrid without residual"]
+    assert r.claims[3].ours == pytest.approx(res["sampled HR@10"])
     # the ablation is measured: its per-seed difference is what the two runs gave
-    assert m["ablation"]["mean"]["sampled HR@10"] == pytest.approx(res["sampled HR@10"] - plain["sampled HR@10"])
-    hist = m["runs"]["residual seed=0"]["history"]
-    assert {"train_MSE", "train_RMSE", "train_MAE", "val_MSE", "val_RMSE", "val_MAE"} <= set(hist)
-    assert m["runs"]["residual seed=0"]["n_params"] == m["runs"]["plain seed=0"]["n_params"]
-    assert {r["factor"] for r in m["sensitivity"]} == {"dim", "dropout"} and m["per_epoch_s"]["residual"] > 0
+    assert r.results["ablation"]["mean"]["sampled HR@10"] == pytest.approx(res["sampled HR@10"] - plain["sampled HR@10"])
+    runs = r.results["runs"]
+    assert {"train_MSE", "train_RMSE", "train_MAE", "val_MSE", "val_RMSE", "val_MAE"} <= set(runs["residual seed=0"]["history"])
+    assert runs["residual seed=0"]["n_params"] == runs["plain seed=0"]["n_params"]
+    assert {row["factor"] for row in r.results["sensitivity"]} == {"dim", "dropout"} and r.results["per_epoch_s"]["residual"] > 0
     for fig in ("architecture", "training-curves", "topk", "sensitivity"):
         assert (tmp_path / "aam-hybrid" / "figures" / f"synthetic-test-{fig}.png").exists()
 
@@ -81,16 +108,16 @@ def test_aam_hybrid_needs_demographics(tmp_path):
         side_features(data, IdMap.from_ratings(data.ratings))
 
 
-def test_liu_survey_chapter_report_on_synthetic_data(tmp_path):
+def test_liu_survey_chapter_report_on_synthetic_data(tmp_path, no_summary):
     from movierec_nb.models.liu_survey import FAMILY
     assert R.main(["--profile", "test", "--paper", "liu-survey", "--reports", str(tmp_path), "--device", "cpu"]) == 0
-    m = json.loads((tmp_path / "liu-survey" / "synthetic-test.metrics.json").read_text())
-    bench = m["bench"]
+    r = Report.load(tmp_path / "liu-survey" / "synthetic-test.metrics.json")
+    bench = r.results["bench"]
     assert {b["model"] for b in bench} == set(FAMILY) and {b["fraction"] for b in bench} == {0.5, 1.0}
     for b in bench:
         assert 0 <= b["full HR@10"] <= b["sampled HR@10"] <= 1 and b["train s"] >= 0 and b["parameters"] > 0
         assert (b["RMSE"] is not None and b["RMSE"] == b["RMSE"]) == (b["model"] in ("MLP (ANN)", "text CNN") or "CF" in b["model"])
-    assert [c["verdict"] in ("supported", "not supported") for c in m["survey_claims"]] == [True] * len(m["survey_claims"])
-    assert any("GRU" in c["claim"] for c in m["survey_claims"])
+    assert r.findings and all(f.verdict in ("supported", "not supported") for f in r.findings) and not r.claims
+    assert any("GRU" in f.claim for f in r.findings)
     for fig in ("accuracy-cost", "gru-lstm", "data-fraction"):
         assert (tmp_path / "liu-survey" / "figures" / f"synthetic-test-{fig}.png").exists()

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from movierec_nb.core import (ENV_DATA_DIR, data_dir, data_dir_origin, pick_device, seed_everything, start_run)
+from movierec_nb.core import (ENV_DATA_DIR, data_dir, data_dir_origin, pick_device, seed_everything, start_run, write_json)
 
 
 def test_seed_everything_makes_torch_deterministic():
@@ -42,7 +42,7 @@ def test_data_dir_precedence(monkeypatch, tmp_path):
 def test_manifest_records_git_packages_and_data(tmp_path):
     m = start_run({"seed": 3})
     m.add_data({"name": "x", "files": [{"file": "a", "sha256": "00"}], "warnings": ["w"]})
-    d = json.loads(m.finish().save(tmp_path / "m.json").read_text())
+    d = json.loads(write_json(tmp_path / "m.json", m.finish().to_dict()).read_text())
     assert d["params"] == {"seed": 3}
     assert d["packages"]["torch"] == torch.__version__.split("+")[0] or d["packages"]["torch"].startswith(torch.__version__.split("+")[0])
     assert set(d["git"]) >= {"commit", "dirty"}

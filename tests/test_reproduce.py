@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -9,33 +10,42 @@ from pathlib import Path
 import pytest
 
 from movierec_nb import reproduce as R
+from movierec_nb.report import Report
+from conftest import assert_clean_report, drop_summary
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_data_chapter_report_in_test_profile(tmp_path):
-    assert R.main(["--profile", "test", "--reports", str(tmp_path)]) == 0
+    assert R.main(["--profile", "test", "--chapter", "data", "--reports", str(tmp_path)]) == 0
     report = tmp_path / "data" / "synthetic-test.ipynb"
     assert report.exists() and not list(tmp_path.rglob("*.partial.ipynb"))
-    m = json.loads((tmp_path / "data" / "synthetic-test.metrics.json").read_text())
-    assert m["summary"]["ratings"] == 20_000 and m["summary"]["users"] == 300
-    assert sum(m["ratings_by_value"].values()) == 20_000
-    man = m["manifest"]
-    assert man["params"]["profile"] == "test" and man["finished"] and man["packages"]["pandas"]
+    r = Report.load(tmp_path / "data" / "synthetic-test.metrics.json")
+    assert r.results["summary"]["ratings"] == 20_000 and r.results["summary"]["users"] == 300
+    assert sum(r.results["ratings_by_value"].values()) == 20_000
+    man = r.manifest
+    assert man["params"]["profile"] == "test" and man["finished"] and man["packages"]["pandas"] and man["threads"] == 1
     assert man["data"][0]["verified"] is True and "synthetic" in man["data"][0]["origin"]
     assert set(man["git"]) >= {"commit", "dirty"}
     assert (tmp_path / "data" / "figures" / "synthetic-test-overview.png").stat().st_size > 10_000
+    assert_clean_report(report, "data")
+    summary = Report.load(tmp_path / "summary" / "all-test.metrics.json")   # the summary ran after it, as a chapter
+    assert summary.results["inputs"] == {"data/synthetic-test.metrics.json": summary.results["inputs"]["data/synthetic-test.metrics.json"]}
 
 
-def test_quick_profile_on_real_data(real_root, tmp_path):
-    assert R.main(["--profile", "quick", "--chapter", "data", "--reports", str(tmp_path), "--data-dir", str(real_root)]) == 0
+def test_quick_profile_on_real_data(real_root, tmp_path, no_summary):
+    assert R.main(["--profile", "quick", "--chapter", "data", "--dataset", "ml-latest-small", "--dataset", "ml-1m-partial",
+                   "--reports", str(tmp_path), "--data-dir", str(real_root)]) == 0
     got = {p.name for p in (tmp_path / "data").glob("*.metrics.json")}
-    assert got == {"ml-100k-quick.metrics.json", "ml-latest-small-quick.metrics.json", "ml-1m-partial-quick.metrics.json"}
-    small = json.loads((tmp_path / "data" / "ml-latest-small-quick.metrics.json").read_text())
-    assert small["summary"]["ratings"] == 100_836 and small["manifest"]["warnings"] == []
-    half = json.loads((tmp_path / "data" / "ml-1m-partial-quick.metrics.json").read_text())
-    assert half["summary"]["ratings"] == 487_650 and half["summary"]["verified"] is False
-    assert any("verify=False" in w for w in half["manifest"]["warnings"])
+    assert got == {"ml-latest-small-quick.metrics.json", "ml-1m-partial-quick.metrics.json"}
+    small = Report.load(tmp_path / "data" / "ml-latest-small-quick.metrics.json")
+    assert small.results["summary"]["ratings"] == 100_836 and small.manifest["warnings"] == []
+    half = Report.load(tmp_path / "data" / "ml-1m-partial-quick.metrics.json")
+    assert half.results["summary"]["ratings"] == 487_650 and half.results["summary"]["verified"] is False
+    assert any("verify=False" in w for w in half.manifest["warnings"])
+    assert_clean_report(tmp_path / "data" / "ml-1m-partial-quick.ipynb", "data")   # the caveat is in the header, not a printed warning
+    nb = json.loads((tmp_path / "data" / "ml-1m-partial-quick.ipynb").read_text())
+    assert "**Caveat:** ml-1m: ratings.dat differs from the official file" in "".join(nb["cells"][1]["source"])
 
 
 def test_missing_data_stops_or_keeps_going(tmp_path, capsys):
@@ -66,8 +76,8 @@ def test_unknown_chapter_is_an_error(tmp_path):
 
 
 def test_readme_is_generated_from_index():
-    assert (ROOT / "README.md").read_text(encoding="utf-8") == R.render_readme(), \
-        "README.md is stale: run `.venv/bin/python -m movierec_nb.reproduce --readme`"
+    from movierec_nb.readme import render_readme
+    assert (ROOT / "README.md").read_text(encoding="utf-8") == render_readme(), "README.md is stale: run `make readme`"
 
 
 def test_bench_command_runs_small(tmp_path):
@@ -98,7 +108,7 @@ def test_every_planned_parameter_is_a_notebook_parameter():
     for profile in R.PROFILES:
         for run in R.plan(profile, ROOT):
             declared = set(pm.inspect_notebook(str(ROOT / "nbs" / run.notebook)))
-            injected = {"profile", "report_dir"} | ({"data_dir"} if run.chapter != "summary" else set())
+            injected = {"profile", "report_dir"} | ({"reports"} if run.reads_reports else {"data_dir"})
             assert set(run.params) | injected <= declared, (run.notebook, set(run.params) | injected - declared)
 
 
@@ -106,7 +116,7 @@ def _data_run(reports, *extra):
     return R.main(["--profile", "test", "--chapter", "data", "--reports", str(reports), *extra])
 
 
-def test_skip_when_up_to_date_then_force(tmp_path, capsys):
+def test_skip_when_up_to_date_then_force(tmp_path, capsys, monkeypatch):
     assert _data_run(tmp_path) == 0
     report = tmp_path / "data" / "synthetic-test.ipynb"
     html, stamp = report.with_suffix(".html"), report.with_suffix(".stamp.json")
@@ -116,8 +126,9 @@ def test_skip_when_up_to_date_then_force(tmp_path, capsys):
     capsys.readouterr()
     assert _data_run(tmp_path) == 0
     out = capsys.readouterr().out
-    assert "up to date (skipped; --force reruns): data/synthetic" in out and "summary up to date" in out
+    assert "up to date (skipped; --force reruns): data/synthetic" in out and "up to date (skipped; --force reruns): summary/all" in out
     assert report.stat().st_mtime_ns == first
+    drop_summary(monkeypatch)   # from here on, without the summary (one kernel less per call)
     assert _data_run(tmp_path, "--force") == 0
     assert report.stat().st_mtime_ns > first
     # a changed input (here: the recorded code fingerprint) makes the report stale again
@@ -137,15 +148,16 @@ def test_failing_chapter_stops_with_its_name_and_cell(tmp_path, capfd, monkeypat
     assert not (tmp_path / "SUMMARY-test.md").exists()     # no summary from an incomplete set
 
 
-def _fake_chapter(fail: bool):
-    "A stand-in for papermill: saves metrics and a figure into report_dir, then fails or succeeds."
+def _fake_chapter(fail: bool, label: str = "synthetic"):
+    "A stand-in for papermill: saves a report and a figure into report_dir, then fails or succeeds."
+    import nbformat
     import papermill as pm
     def execute_notebook(nb, out, parameters, **kw):
         stage = Path(parameters["report_dir"])
         (stage / "figures").mkdir(parents=True, exist_ok=True)
-        (stage / "synthetic-test.metrics.json").write_text('{"hr": "new"}')
-        (stage / "figures" / "synthetic-test-results.png").write_text("new figure")
-        Path(out).write_text("{}")
+        Report("data", label, "test", results={"hr": "new"}).save(stage / f"{label}-test.metrics.json")
+        (stage / "figures" / f"{label}-test-results.png").write_text("new figure")
+        nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# title")]), out)
         if fail: raise pm.PapermillExecutionError(7, 7, "assert False", "AssertionError", "late check", [])
     return execute_notebook
 
@@ -154,22 +166,33 @@ def test_failure_after_saving_metrics_keeps_the_previous_ones(tmp_path, monkeypa
     import papermill as pm
     folder = tmp_path / "data"
     (folder / "figures").mkdir(parents=True)
-    (folder / "synthetic-test.metrics.json").write_text('{"hr": "old"}')
+    Report("data", "synthetic", "test", results={"hr": "old"}).save(folder / "synthetic-test.metrics.json")
     (folder / "figures" / "synthetic-test-results.png").write_text("old figure")
     run = R.Run("data", "01_data.ipynb", "synthetic", {"dataset": "synthetic"})
     monkeypatch.setattr(pm, "execute_notebook", _fake_chapter(fail=True))
     with pytest.raises(R.ChapterFailed, match="failed in cell 7: AssertionError: late check"):
         R.execute(run, "test", tmp_path, progress=False)
-    assert (folder / "synthetic-test.metrics.json").read_text() == '{"hr": "old"}'
+    assert Report.load(folder / "synthetic-test.metrics.json").results == {"hr": "old"}
     assert (folder / "figures" / "synthetic-test-results.png").read_text() == "old figure"
-    assert (folder / "synthetic-test.failed" / "synthetic-test.metrics.json").read_text() == '{"hr": "new"}'
+    assert Report.load(folder / "synthetic-test.failed" / "synthetic-test.metrics.json").results == {"hr": "new"}
     assert not (folder / "synthetic-test.partial").exists()
     monkeypatch.setattr(pm, "execute_notebook", _fake_chapter(fail=False))
     monkeypatch.setattr(R, "export_html", lambda nb: nb.with_suffix(".html"))
     assert R.execute(run, "test", tmp_path, progress=False) == folder / "synthetic-test.ipynb"
-    assert (folder / "synthetic-test.metrics.json").read_text() == '{"hr": "new"}'
+    assert Report.load(folder / "synthetic-test.metrics.json").results == {"hr": "new"}
     assert (folder / "figures" / "synthetic-test-results.png").read_text() == "new figure"
     assert not (folder / "synthetic-test.partial").exists()
+    nb = json.loads((folder / "synthetic-test.ipynb").read_text())
+    assert "| dataset | synthetic |" in "".join(nb["cells"][1]["source"])   # the header, from the saved report
+
+
+def test_a_report_named_otherwise_than_planned_is_a_failure(tmp_path, monkeypatch):
+    import papermill as pm
+    run = R.Run("data", "01_data.ipynb", "ml-100k", {"dataset": "ml-100k"})
+    monkeypatch.setattr(pm, "execute_notebook", _fake_chapter(fail=False, label="ml-1m"))
+    with pytest.raises(R.ChapterFailed, match=r"saved no report ml-100k-test.metrics.json \(saved: \['ml-1m-test.metrics.json'\]\)"):
+        R.execute(run, "test", tmp_path, progress=False)
+    assert not (tmp_path / "data" / "ml-100k-test.ipynb").exists() and (tmp_path / "data" / "ml-100k-test.failed.ipynb").exists()
 
 
 @pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM", "SIGKILL"])
@@ -199,12 +222,15 @@ def test_jobs_must_be_positive(tmp_path):
         R.main(["--profile", "test", "--jobs", "0", "--reports", str(tmp_path)])
 
 
-def test_jobs_run_chapters_in_parallel_processes(tmp_path, capfd, monkeypatch):
-    runs = [R.Run("data", "01_data.ipynb", label, {"dataset": "synthetic"}) for label in ("synthetic", "synthetic-copy")]
+def test_jobs_run_chapters_in_parallel_processes(tmp_path, capfd, monkeypatch, synthetic_100k):
+    copy = synthetic_100k.parent / "synthetic-copy"       # a dataset given by its folder is labelled by the folder's name
+    if not copy.exists(): shutil.copytree(synthetic_100k, copy)
+    runs = [R.Run("data", "01_data.ipynb", "synthetic", {"dataset": "synthetic"}),
+            R.Run("data", "01_data.ipynb", "synthetic-copy", {"dataset": "ml-100k", "path": str(copy)})]
     monkeypatch.setattr(R, "plan", lambda profile, root=None: [*runs, R.SUMMARY_RUN])
     assert R.main(["--profile", "test", "--reports", str(tmp_path), "--jobs", "2"]) == 0
     out = capfd.readouterr().out
-    assert out.count("started") == 2 and "2 run(s)" in out
+    assert out.count("started") == 3 and "3 run(s)" in out         # the two chapters side by side, then the summary
     for label in ("synthetic", "synthetic-copy"):
         report = tmp_path / "data" / f"{label}-test.ipynb"
         assert report.exists() and report.with_suffix(".html").exists() and report.with_suffix(".stamp.json").exists()

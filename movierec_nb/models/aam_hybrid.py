@@ -6,20 +6,22 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
-from ..metrics import FullCatalogue, RatingError, SampledCandidates, evaluate, mae, mse, rmse
+from ..metrics import FullCatalogue, RatingError, SampledCandidates, evaluate_many, mae, mse, rmse
+from ..report import ChapterSettings
 from ..train import ExplicitRatings, TorchScorer, TrainConfig, Trainer, rating_validator
 
 # %% auto #0
-__all__ = ['USER_FIELDS', 'TABLE8', 'TABLE9', 'SideFeatures', 'side_features', 'GenreConv', 'AamHybrid', 'plot_architecture',
-           'fit_aam', 'sensitivity_tasks', 'sensitivity_table', 'plot_sensitivity', 'middle_is_best']
+__all__ = ['USER_FIELDS', 'TABLE8', 'TABLE9', 'QUICK_GRID', 'SideFeatures', 'side_features', 'GenreConv', 'AamHybrid',
+           'plot_architecture', 'fit_aam', 'sensitivity_tasks', 'sensitivity_table', 'AamSettings', 'plot_sensitivity',
+           'middle_is_best']
 
 # %% ../../nbs/13_aam_hybrid.ipynb #ceb3448a
 USER_FIELDS = ("gender", "age_group", "occupation")
@@ -64,6 +66,7 @@ class GenreConv(nn.Module):
         "(B, n_genres) multi-hot -> (B, dim)."
         return self.proj(self.convs(genres.unsqueeze(1)).amax(dim=2))
 
+# %% ../../nbs/13_aam_hybrid.ipynb #5b414a01
 class AamHybrid(nn.Module):
     "Demographics + genre-conv tokens -> multi-head self-attention -> LSTM -> residual (or plain) block -> rating."
     def __init__(self, features: SideFeatures, rating_mean: float = 3.5, dim: int = 64, conv_filters: int = 64,
@@ -114,6 +117,7 @@ def _arrow(ax: Any, a: tuple[float, float], b: tuple[float, float]) -> None:
 
 def _n_params(m: nn.Module) -> int: return sum(p.numel() for p in m.parameters())
 
+# %% ../../nbs/13_aam_hybrid.ipynb #0ae5bf3c
 def plot_architecture(net: AamHybrid, features: SideFeatures) -> Any:
     "Fig. 1 (feature processing) and Fig. 2 (framework) of the paper, with the sizes of `net`."
     import matplotlib.pyplot as plt
@@ -170,14 +174,10 @@ def fit_aam(split: Any, features: SideFeatures, seed: int = 0, lr: float = 1e-4,
                       patience=patience, restore_best=True, seed=seed, device=device, progress=False)
     trainer = Trainer(net, cfg, ExplicitRatings(split, "train"), [_train_errors(split, 20_000, seed), rating_validator(split, "valid", "val_")])
     history = trainer.fit()
-    scorer = TorchScorer(net, trainer.device)
     t0 = time.perf_counter()
-    err, sam = evaluate(scorer, split, RatingError()), evaluate(scorer, split, SampledCandidates(n_candidates, (10,), seed))
-    metrics = {"test RMSE": err["RMSE"], "test MAE": err["MAE"], "sampled HR@10": sam["HR@10"], "sampled NDCG@10": sam["NDCG@10"],
-               "best val RMSE": float(history.val_RMSE.min())}
-    if full:
-        f = evaluate(scorer, split, FullCatalogue((10,)))
-        metrics.update({"full HR@10": f["HR@10"], "full NDCG@10": f["NDCG@10"]})
+    protocols = {"test": RatingError(), "sampled": SampledCandidates(n_candidates, (10,), seed), **({"full": FullCatalogue((10,))} if full else {})}
+    metrics = evaluate_many(TorchScorer(net, trainer.device), split, protocols, metrics=("RMSE", "MAE", "HR", "NDCG"))
+    metrics = {k: v for k, v in metrics.items() if isinstance(v, float)} | {"best val RMSE": float(history.val_RMSE.min())}
     return {"history": history, "metrics": metrics, "epochs_run": len(history), "stopped_early": trainer.stopped_early,
             "epoch_s": float(history.time_s.mean()), "fit_s": float(history.time_s.sum()), "eval_s": time.perf_counter() - t0,
             "n_params": _n_params(net)}
@@ -207,6 +207,46 @@ def sensitivity_table(results: dict[str, dict[str, Any]], centre: dict[str, Any]
                          "test RMSE": r["metrics"]["test RMSE"], "sampled HR@10": r["metrics"]["sampled HR@10"],
                          "epochs run": r["epochs_run"], "s/epoch": r["epoch_s"]})
     return pd.DataFrame(rows)
+
+# %% ../../nbs/13_aam_hybrid.ipynb #c95fcabf
+QUICK_GRID = {**{k: list(v) for k, v in TABLE9.items()}, "batch_size": [128, 256, 512], "patience": [1, 2, 4]}
+
+@dataclass
+class AamSettings(ChapterSettings):
+    "Settings of the aam-hybrid experiment: Table 8 (the defaults), the seeds, and the Table 9 study."
+    epochs: int = 100
+    batch_size: int = 64
+    lr: float = 1e-4
+    patience: int = 10
+    dim: int = 64
+    conv_filters: int = 64
+    conv_layers: int = 1
+    kernel_size: int = 3
+    lstm_units: int = 64
+    heads: int = 4                              # not stated in the paper
+    dropout: float = 0.2
+    n_candidates: int = 99
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    full_seeds: list[int] | None = None         # scored over the full catalogue too; None: every seed
+    sensitivity: bool = False
+    sensitivity_epochs: int | None = None       # None: as epochs
+    grid: dict[str, list] = field(default_factory=lambda: {k: list(v) for k, v in TABLE9.items()})
+    processes: int = 2
+    device: str = "auto"
+    PROFILE_DEFAULTS: ClassVar[dict[str, dict[str, Any]]] = {
+        "test": dict(epochs=2, batch_size=256, seeds=[0], sensitivity=True, grid={"dim": [64, 128], "dropout": [0.1, 0.2]}, processes=1),
+        "quick": dict(epochs=5, batch_size=256, lr=1e-3, patience=2, full_seeds=[0], sensitivity=True, sensitivity_epochs=3, grid=QUICK_GRID)}
+
+    def validate(self) -> None:
+        if self.epochs < 1 or self.processes < 1 or not self.seeds: raise ValueError("epochs and processes must be >= 1, seeds not empty")
+        if self.full_seeds is not None and not set(self.full_seeds) <= set(self.seeds):
+            raise ValueError(f"full_seeds {self.full_seeds} must be among the seeds {self.seeds}")
+        unknown = set(self.grid) - set(TABLE9)
+        if unknown: raise ValueError(f"grid factors {sorted(unknown)} are not Table 9's; valid: {', '.join(TABLE9)}")
+
+    def centre(self) -> dict[str, Any]:
+        "The configuration the sensitivity study varies: the network's sizes and the training settings."
+        return {k: getattr(self, k) for k in ("dim", "conv_filters", "conv_layers", "kernel_size", "lstm_units", "dropout", "lr", "batch_size", "patience")}
 
 # %% ../../nbs/13_aam_hybrid.ipynb #66df6b43
 def plot_sensitivity(table: pd.DataFrame, noise: dict[str, float] | None = None) -> Any:

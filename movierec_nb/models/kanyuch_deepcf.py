@@ -5,15 +5,19 @@
 # %% ../../nbs/12_kanyuch_deepcf.ipynb #89d89322
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 import torch
+from fastcore.basics import patch
 from torch import nn
 
+from ..report import ChapterSettings
+
 # %% auto #0
-__all__ = ['KanyuchDeepCF', 'explain']
+__all__ = ['KanyuchDeepCF', 'explain', 'KanyuchSettings']
 
 # %% ../../nbs/12_kanyuch_deepcf.ipynb #e307cce3
 class KanyuchDeepCF(nn.Module):
@@ -40,23 +44,26 @@ class KanyuchDeepCF(nn.Module):
             if isinstance(m, (nn.Linear, nn.Embedding)): nn.init.xavier_uniform_(m.weight)
             if isinstance(m, nn.Linear) and m.bias is not None: nn.init.zeros_(m.bias)
 
-    def explain_parts(self, users: torch.Tensor, items: torch.Tensor, weights: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        "Strength (B,), attention weights (B, 2) [user preferences, movie characteristics] and predicted rating (B,)."
-        eu, em = self.user_embedding(users), self.item_embedding(items)
-        t = self.tower(torch.cat([eu, em], dim=1))
-        if not self.explainable:
-            strength = torch.sigmoid(self.output(t)).squeeze(1)
-            return {"strength": strength, "weights": None, "rating": self.lo + strength * (self.hi - self.lo)}
-        hu, hm = self.user_factor(eu), self.item_factor(em)
-        scores = torch.cat([self.attention_v(torch.tanh(self.attention(torch.cat([t, h], 1)))) for h in (hu, hm)], 1)
-        alpha = torch.softmax(scores, dim=1) if weights is None else weights
-        c = alpha[:, :1] * hu + alpha[:, 1:] * hm
-        strength = torch.sigmoid(self.output(torch.cat([t, c], 1))).squeeze(1)
-        return {"strength": strength, "weights": alpha, "rating": self.lo + strength * (self.hi - self.lo)}
+# %% ../../nbs/12_kanyuch_deepcf.ipynb #e7f037cf
+@patch
+def explain_parts(self: KanyuchDeepCF, users: torch.Tensor, items: torch.Tensor, weights: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    "Strength (B,), attention weights (B, 2) [user preferences, movie characteristics] and predicted rating (B,)."
+    eu, em = self.user_embedding(users), self.item_embedding(items)
+    t = self.tower(torch.cat([eu, em], dim=1))
+    if not self.explainable:
+        strength = torch.sigmoid(self.output(t)).squeeze(1)
+        return {"strength": strength, "weights": None, "rating": self.lo + strength * (self.hi - self.lo)}
+    hu, hm = self.user_factor(eu), self.item_factor(em)
+    scores = torch.cat([self.attention_v(torch.tanh(self.attention(torch.cat([t, h], 1)))) for h in (hu, hm)], 1)
+    alpha = torch.softmax(scores, dim=1) if weights is None else weights
+    c = alpha[:, :1] * hu + alpha[:, 1:] * hm
+    strength = torch.sigmoid(self.output(torch.cat([t, c], 1))).squeeze(1)
+    return {"strength": strength, "weights": alpha, "rating": self.lo + strength * (self.hi - self.lo)}
 
-    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        "Predicted rating of each (user, item) pair."
-        return self.explain_parts(users, items)["rating"]
+@patch
+def forward(self: KanyuchDeepCF, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+    "Predicted rating of each (user, item) pair."
+    return self.explain_parts(users, items)["rating"]
 
 # %% ../../nbs/12_kanyuch_deepcf.ipynb #a1783688
 @torch.no_grad()
@@ -79,3 +86,22 @@ def explain(model: KanyuchDeepCF, s: Any, items: pd.DataFrame, user_id: int, k: 
     return pd.DataFrame({"item_id": meta.index, "title": meta.title.to_numpy(), "genres": [", ".join(g) if isinstance(g, list) else "" for g in meta.genres],
                          "predicted rating": parts["rating"].cpu().numpy()[top], "strength": parts["strength"].cpu().numpy()[top],
                          "user preferences": w[:, 0], "movie characteristics": w[:, 1]})
+
+# %% ../../nbs/12_kanyuch_deepcf.ipynb #a0eb9dc8
+@dataclass
+class KanyuchSettings(ChapterSettings):
+    "Settings of the kanyuch-deepcf experiment: the paper's training, the per-user protocol's threshold, the split's reading."
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 1e-3                  # Adam
+    threshold: float = 3.5            # relevance threshold of the per-user protocol (the Surprise FAQ's)
+    valid_frac: float = 0.1           # latest share of the training ratings used as validation (for the LR schedule)
+    split_scope: str = "global"       # global: one time cut for all ratings; per-user: each user's earliest 80% train
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    device: str = "auto"
+    PROFILE_DEFAULTS: ClassVar[dict[str, dict[str, Any]]] = {"test": dict(epochs=2, seeds=[0])}
+
+    def validate(self) -> None:
+        if self.split_scope not in ("global", "per-user"): raise ValueError(f"split_scope must be 'global' or 'per-user', got {self.split_scope!r}")
+        if not 0 <= self.valid_frac < 1: raise ValueError(f"valid_frac must be in [0, 1), got {self.valid_frac}")
+        if self.epochs < 1 or not self.seeds: raise ValueError("epochs must be >= 1 and seeds must name at least one seed")

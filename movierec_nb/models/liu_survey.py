@@ -7,20 +7,23 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
-from ..splits import NegativeSampler, Split
+from ..baselines import make_model
+from ..metrics import FullCatalogue, RatingError, SampledCandidates, evaluate, evaluate_many, sampled_ranks
+from ..report import ChapterSettings, Finding
+from ..splits import LeaveOneOut, NegativeSampler, Split, TemporalRatio, check_history_leakage, eval_histories, next_item_samples, sample_users, split
+from ..train import ExplicitRatings, HistoryScorer, NextItemPairs, TorchScorer, TrainConfig, Trainer
 
 # %% auto #0
-__all__ = ['NEURAL', 'TRADITIONAL', 'FAMILY', 'FAMILY_COLORS', 'DEEP', 'MLPRegressor', 'movie_tokens', 'TextCNNRegressor',
-           'next_item_samples', 'eval_histories', 'check_history_leakage', 'SequenceRecommender', 'NextItemPairs',
-           'HistoryScorer', 'bench_model', 'plot_accuracy_cost', 'survey_verdicts']
+__all__ = ['NEURAL', 'TRADITIONAL', 'FAMILY', 'FIT', 'FAMILY_COLORS', 'DEEP', 'MLPRegressor', 'movie_tokens', 'TextCNNRegressor',
+           'SequenceRecommender', 'BenchOptions', 'bench_model', 'LiuSettings', 'plot_accuracy_cost', 'survey_verdicts']
 
 # %% ../../nbs/14_liu_survey.ipynb #63ce6d1a
 class MLPRegressor(nn.Module):
@@ -78,48 +81,6 @@ class TextCNNRegressor(nn.Module):
         "Predicted rating of each pair."
         return self.mlp(torch.cat([self.user(users), self.encode_movies(items)], 1)).squeeze(1)
 
-# %% ../../nbs/14_liu_survey.ipynb #772bc0b6
-def _ordered(df: pd.DataFrame) -> pd.DataFrame:
-    return df.sort_values(["u", "timestamp"], kind="stable")
-
-def _windows(items: np.ndarray, starts: np.ndarray, ends: np.ndarray, max_len: int) -> np.ndarray:
-    "Row r: items[max(starts[r], ends[r] - max_len) : ends[r]] + 1, left-padded with 0 to `max_len` (vectorised)."
-    offs = np.arange(-max_len, 0)
-    idx = ends[:, None] + offs[None, :]
-    ok = idx >= starts[:, None]
-    return np.where(ok, items[np.clip(idx, 0, max(len(items) - 1, 0))] + 1, 0).astype(np.int64)
-
-def next_item_samples(s: Split, max_len: int = 30) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    "Training samples of the next-movie task: (user, history window (n × max_len), target movie) for every position t >= 1."
-    tr = _ordered(s.train)
-    u, it = tr["u"].to_numpy(), tr["i"].to_numpy()
-    first = np.r_[True, u[1:] != u[:-1]]
-    starts = np.maximum.accumulate(np.where(first, np.arange(len(u)), 0))
-    pos = np.flatnonzero(~first)
-    return u[pos], _windows(it, starts[pos], pos, max_len), it[pos]
-
-def eval_histories(s: Split, max_len: int = 30, parts: tuple[str, ...] = ("train", "valid")) -> np.ndarray:
-    "Each user's last `max_len` movies of `parts` in time order (n_users × max_len, shifted by one, left-padded)."
-    df = _ordered(pd.concat([s.part(p) for p in parts if len(s.part(p))]))
-    u, it = df["u"].to_numpy(), df["i"].to_numpy()
-    ends = np.searchsorted(u, np.arange(s.n_users), side="right")
-    starts = np.searchsorted(u, np.arange(s.n_users), side="left")
-    return _windows(it, starts, ends, max_len)
-
-# %% ../../nbs/14_liu_survey.ipynb #c35a4f0e
-def check_history_leakage(s: Split, histories: np.ndarray) -> None:
-    "Raise `LeakageError` if a history holds the user's held-out movie or a movie rated after it."
-    from movierec_nb.splits import LeakageError
-    test = s.test.sort_values("u")
-    h = histories[test["u"].to_numpy()] - 1                       # back to item indices; -1 = padding
-    if ((h == test["i"].to_numpy()[:, None]) & (h >= 0)).any(): raise LeakageError("a held-out movie is in its user's history")
-    seen = pd.concat([s.train, s.valid])[["u", "i", "timestamp"]]
-    r, c = np.nonzero(h >= 0)
-    inhist = pd.DataFrame({"u": test["u"].to_numpy()[r], "i": h[r, c]}).merge(seen, on=["u", "i"], how="left")
-    if inhist.timestamp.isna().any(): raise LeakageError("a history holds a movie the user did not rate before the held-out one")
-    latest = inhist.groupby("u").timestamp.max().reindex(test["u"].to_numpy()).fillna(-1).to_numpy()
-    if (latest > test["timestamp"].to_numpy()).any(): raise LeakageError("a history holds a movie rated after the held-out one")
-
 # %% ../../nbs/14_liu_survey.ipynb #ad6eeb83
 class SequenceRecommender(nn.Module):
     "Next-movie model over history windows (`histories`, rows × max_len) with a GRU, LSTM or causal Transformer encoder."
@@ -152,47 +113,6 @@ class SequenceRecommender(nn.Module):
         "Logit of movie `items[b]` following history `rows[b]`."
         return (self.encode(rows) * self.item_out(items)).sum(1)
 
-@dataclass
-class NextItemPairs:
-    "Each epoch: every (history row, next movie) positive and `k` fresh uniform negatives the user never rated (labels 1/0)."
-    users: np.ndarray
-    targets: np.ndarray
-    sampler: NegativeSampler
-    k: int = 1
-    seed: int = 0
-    def epoch(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        rng = np.random.default_rng([self.seed, epoch])
-        n = len(self.targets)
-        neg = self.sampler.sample(self.users, self.k, rng).reshape(n, self.k)
-        rows = np.repeat(np.arange(n), self.k + 1)
-        items = np.concatenate([self.targets[:, None], neg], 1).reshape(-1)
-        y = np.tile(np.r_[1.0, np.zeros(self.k)], n).astype(np.float32)
-        return torch.from_numpy(rows), torch.from_numpy(items.astype(np.int64)), torch.from_numpy(y)
-
-class HistoryScorer:
-    """`score(users, items)` of a `SequenceRecommender` from each user's evaluation history (rows offset by `n_samples`).
-
-    Each user's history is encoded once, then dotted with the output embeddings of the row's items: scoring the
-    full catalogue costs one encoding per user, not one per (user, movie) pair."""
-    def __init__(self, model: SequenceRecommender, n_samples: int, device: Any = "cpu", chunk: int = 4096):
-        self.model, self.offset, self.chunk = model, n_samples, chunk
-        self.device = device if isinstance(device, torch.device) else torch.device(device if device != "auto" else "cpu")
-
-    @torch.no_grad()
-    def score(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        "Scores of shape `items.shape` for user `users[r]` and each movie of row r."
-        was = self.model.training
-        self.model.eval()
-        out = np.empty(items.shape, np.float32)
-        users = np.asarray(users)
-        for a in range(0, len(users), self.chunk):
-            rows = torch.from_numpy(users[a:a + self.chunk].astype(np.int64) + self.offset).to(self.device)
-            it = torch.from_numpy(np.ascontiguousarray(items[a:a + self.chunk]).astype(np.int64)).to(self.device)
-            h = self.model.encode(rows)
-            out[a:a + self.chunk] = torch.einsum("bd,bkd->bk", h, self.model.item_out(it)).float().cpu().numpy()
-        self.model.train(was)
-        return out
-
 # %% ../../nbs/14_liu_survey.ipynb #46758361
 NEURAL = {"MLP (ANN)": "ann", "text CNN": "cnn", "GRU": "rnn", "LSTM": "rnn", "SASRec": "transformer"}
 TRADITIONAL = {"user CF Pearson": dict(model="user-knn", similarity="pearson"), "user CF Spearman": dict(model="user-knn", similarity="spearman"),
@@ -205,7 +125,7 @@ FAMILY = {"user CF Pearson": "traditional CF", "user CF Spearman": "traditional 
 def _status_mb(key: str) -> float:
     "A memory line of /proc/self/status (VmRSS, VmHWM) in MB."
     with open("/proc/self/status") as f:
-        return next(int(l.split()[1]) / 1024 for l in f if l.startswith(key + ":"))
+        return next(int(line.split()[1]) / 1024 for line in f if line.startswith(key + ":"))
 
 def _start_peak() -> float:
     "Reset the process's peak RSS to its current RSS (Linux `clear_refs`) and return the current RSS in MB."
@@ -214,76 +134,113 @@ def _start_peak() -> float:
     except OSError as e: raise RuntimeError(f"cannot reset the peak-RSS counter ({e}); the bench's memory figures need Linux >= 4.0") from e
     return _status_mb("VmRSS")
 
-def _stored_numbers(m: Any) -> int:
-    "Numbers a non-neural model scores from: similarity/weight matrices, factors or counts."
-    for attr in ("S", "B", "counts"):
-        if hasattr(m, attr): return int(np.prod(getattr(m, attr).shape)) if not hasattr(getattr(m, attr), "nnz") else int(getattr(m, attr).nnz)
-    return 0
+# %% ../../nbs/14_liu_survey.ipynb #cd7da67f
+@dataclass
+class BenchOptions:
+    "What every bench entry shares: the seed and the neural models' training settings."
+    seed: int = 0
+    epochs: int = 5
+    dim: int = 32
+    max_len: int = 30
+    batch_size: int = 256
+    lr: float = 1e-3
+    k: int = 40
+    device: str = "auto"
 
-def bench_model(ratings: pd.DataFrame, items: pd.DataFrame, name: str, frac: float, seed: int = 0, epochs: int = 5,
-                dim: int = 32, max_len: int = 30, batch_size: int = 256, lr: float = 1e-3, k: int = 40,
+def _train(net: nn.Module, data: Any, loss: str, o: BenchOptions) -> tuple[Trainer, float]:
+    cfg = TrainConfig(loss=loss, lr=o.lr, batch_size=o.batch_size, epochs=o.epochs, seed=o.seed, device=o.device, progress=False, restore_best=False)
+    tr = Trainer(net, cfg, data)
+    return tr, float(tr.fit().time_s.sum())
+
+def _rating_net(kind: str, s: Split, items: pd.DataFrame, o: BenchOptions) -> nn.Module:
+    torch.manual_seed(o.seed)
+    mean = float(s.train.rating.mean())
+    if kind == "ann": return MLPRegressor(s.n_users, s.n_items, o.dim, rating_mean=mean)
+    tok, vocab = movie_tokens(items, s.idmap.items)
+    return TextCNNRegressor(s.n_users, tok, len(vocab), o.dim, rating_mean=mean)
+
+def _fit_rating_network(name: str, rank: Split, rate: Split, items: pd.DataFrame, o: BenchOptions) -> tuple[Any, float, dict]:
+    "MLP and text CNN: the rating error on the rating split, then a second network trained on the ranking split."
+    net = _rating_net(NEURAL[name], rate, items, o)
+    tr, _ = _train(net, ExplicitRatings(rate), "mse", o)
+    err = evaluate(TorchScorer(net, tr.device), rate, RatingError())
+    net = _rating_net(NEURAL[name], rank, items, o)
+    tr, fit_s = _train(net, ExplicitRatings(rank), "mse", o)
+    return TorchScorer(net, tr.device), fit_s, {"RMSE": err["RMSE"], "MAE": err["MAE"]}
+
+# %% ../../nbs/14_liu_survey.ipynb #034baf13
+def _fit_sequence_model(name: str, rank: Split, rate: Split, items: pd.DataFrame, o: BenchOptions) -> tuple[Any, float, dict]:
+    "GRU, LSTM and SASRec on the training histories of the ranking split (leakage checked)."
+    users, hist, targets = next_item_samples(rank, o.max_len)
+    evh = eval_histories(rank, o.max_len)
+    check_history_leakage(rank, evh)
+    torch.manual_seed(o.seed)
+    net = SequenceRecommender(np.vstack([hist, evh]), rank.n_items, o.dim, "transformer" if NEURAL[name] == "transformer" else name.lower())
+    pairs = NextItemPairs(users, targets, NegativeSampler.from_positives(rank.positives(("train",))), 1, o.seed)
+    tr, fit_s = _train(net, pairs, "bce_logits", o)
+    return HistoryScorer(net, len(hist), tr.device), fit_s, {"training samples": len(hist)}
+
+def _fit_traditional(name: str, rank: Split, rate: Split, items: pd.DataFrame, o: BenchOptions) -> tuple[Any, float, dict]:
+    "Neighbourhood CF, item-KNN, popularity and EASE from the baselines chapter; the rating error where they predict ratings."
+    params = dict(TRADITIONAL[name]); model = params.pop("model")
+    if model in ("user-knn", "item-knn"): params["k"] = o.k
+    extra = {}
+    if make_model(model, seed=o.seed, **params).predicts_ratings:
+        err = evaluate(make_model(model, seed=o.seed, **params).fit(rate), rate, RatingError())
+        extra = {"RMSE": err["RMSE"], "MAE": err["MAE"]}
+    scorer = make_model(model, seed=o.seed, **params).fit(rank)
+    return scorer, scorer.fit_time_s, extra
+
+# %% ../../nbs/14_liu_survey.ipynb #d92483f8
+FIT = {"ann": _fit_rating_network, "cnn": _fit_rating_network, "rnn": _fit_sequence_model, "transformer": _fit_sequence_model}
+
+def bench_model(ratings: pd.DataFrame, # the dataset's ratings
+                items: pd.DataFrame, # its movies (the text CNN reads titles and genres)
+                name: str, # a model of `FAMILY`
+                frac: float, # share of users kept
+                seed: int = 0, epochs: int = 5, dim: int = 32, max_len: int = 30, batch_size: int = 256, lr: float = 1e-3,
+                k: int = 40, # neighbours of the CF models
                 n_candidates: int = 99, device: str = "auto") -> dict[str, Any]:
-    "Train and evaluate model `name` on `frac` of the users; accuracy, costs and (sequence models) per-user hits."
-    from movierec_nb.baselines import make_model
-    from movierec_nb.metrics import FullCatalogue, RatingError, SampledCandidates, evaluate, sampled_ranks
-    from movierec_nb.splits import LeaveOneOut, TemporalRatio, sample_users, split
-    from movierec_nb.train import ExplicitRatings, TorchScorer, TrainConfig, Trainer
+    "Train and evaluate model `name` on `frac` of the users; accuracy, costs and per-user hits."
     if name not in FAMILY: raise ValueError(f"unknown bench model {name!r}; valid: {', '.join(FAMILY)}")
     rss0 = _start_peak()
     r = sample_users(ratings, frac, seed) if frac < 1 else ratings
-    rank_split, rate_split = split(r, LeaveOneOut(validation=False)), split(r, TemporalRatio(0.8, per_user=True))
-    out: dict[str, Any] = {"model": name, "family": FAMILY[name], "fraction": frac, "users": rank_split.n_users,
-                           "train interactions": len(rank_split.train)}
-    kind = NEURAL.get(name)
-
-    def torch_fit(net, data, loss):
-        cfg = TrainConfig(loss=loss, lr=lr, batch_size=batch_size, epochs=epochs, seed=seed, device=device, progress=False, restore_best=False)
-        tr = Trainer(net, cfg, data)
-        return tr, float(tr.fit().time_s.sum())
-
-    def make_rating_net(s):
-        torch.manual_seed(seed)
-        mean = float(s.train.rating.mean())
-        if kind == "ann": return MLPRegressor(s.n_users, s.n_items, dim, rating_mean=mean)
-        tok, vocab = movie_tokens(items, s.idmap.items)
-        return TextCNNRegressor(s.n_users, tok, len(vocab), dim, rating_mean=mean)
-
-    if kind in ("ann", "cnn"):
-        net = make_rating_net(rate_split)
-        tr, _ = torch_fit(net, ExplicitRatings(rate_split), "mse")
-        err = evaluate(TorchScorer(net, tr.device), rate_split, RatingError())
-        out.update({"RMSE": err["RMSE"], "MAE": err["MAE"]})
-        net = make_rating_net(rank_split)
-        tr, fit_s = torch_fit(net, ExplicitRatings(rank_split), "mse")
-        scorer, n_params = TorchScorer(net, tr.device), sum(p.numel() for p in net.parameters())
-    elif kind in ("rnn", "transformer"):
-        users, hist, targets = next_item_samples(rank_split, max_len)
-        evh = eval_histories(rank_split, max_len)
-        check_history_leakage(rank_split, evh)
-        torch.manual_seed(seed)
-        net = SequenceRecommender(np.vstack([hist, evh]), rank_split.n_items, dim,
-                                  "transformer" if kind == "transformer" else name.lower())
-        pairs = NextItemPairs(users, targets, NegativeSampler.from_positives(rank_split.positives(("train",))), 1, seed)
-        tr, fit_s = torch_fit(net, pairs, "bce_logits")
-        scorer, n_params = HistoryScorer(net, len(hist), tr.device), sum(p.numel() for p in net.parameters())
-        out["training samples"] = len(hist)
-    else:
-        params = dict(TRADITIONAL[name]); model = params.pop("model")
-        if model in ("user-knn", "item-knn"): params["k"] = k
-        if getattr(make_model(model, **params), "predicts_ratings", False):
-            err = evaluate(make_model(model, **params).fit(rate_split), rate_split, RatingError())
-            out.update({"RMSE": err["RMSE"], "MAE": err["MAE"]})
-        scorer = make_model(model, **params).fit(rank_split)
-        fit_s, n_params = scorer.fit_time_s, _stored_numbers(scorer)
+    rank, rate = split(r, LeaveOneOut(validation=False)), split(r, TemporalRatio(0.8, per_user=True))
+    o = BenchOptions(seed, epochs, dim, max_len, batch_size, lr, k, device)
+    scorer, fit_s, extra = FIT.get(NEURAL.get(name), _fit_traditional)(name, rank, rate, items, o)
     t0 = time.perf_counter()
-    full = evaluate(scorer, rank_split, FullCatalogue((10,)))
+    full = evaluate_many(scorer, rank, {"full": FullCatalogue((10,))}, metrics=("HR", "NDCG"))
     infer_s = time.perf_counter() - t0
-    sam = evaluate(scorer, rank_split, SampledCandidates(n_candidates, (10,), seed))
-    _, ranks = sampled_ranks(scorer, rank_split, SampledCandidates(n_candidates, (10,), seed))
-    out.update({"sampled HR@10": sam["HR@10"], "sampled NDCG@10": sam["NDCG@10"], "full HR@10": full["HR@10"],
-                "full NDCG@10": full["NDCG@10"], "train s": fit_s, "inference s": infer_s, "parameters": n_params,
-                "peak MB": _status_mb("VmHWM") - rss0, "hits": (ranks < 10).astype(np.int8)})
-    return out
+    sampled = SampledCandidates(n_candidates, (10,), seed)
+    sam = evaluate_many(scorer, rank, {"sampled": sampled}, metrics=("HR", "NDCG"))
+    _, ranks = sampled_ranks(scorer, rank, sampled)
+    return {"model": name, "family": FAMILY[name], "fraction": frac, "users": rank.n_users, "train interactions": len(rank.train), **extra,
+            "sampled HR@10": sam["sampled HR@10"], "sampled NDCG@10": sam["sampled NDCG@10"], "full HR@10": full["full HR@10"],
+            "full NDCG@10": full["full NDCG@10"], "train s": fit_s, "inference s": infer_s, "parameters": scorer.stored_numbers(),
+            "peak MB": _status_mb("VmHWM") - rss0, "hits": (ranks < 10).astype(np.int8)}
+
+# %% ../../nbs/14_liu_survey.ipynb #4546fb12
+@dataclass
+class LiuSettings(ChapterSettings):
+    "Settings of the survey bench: the user shares, the neural models' training, the neighbourhood size, the processes."
+    fractions: list[float] = field(default_factory=lambda: [0.1, 0.3, 1.0])
+    epochs: int = 10
+    dim: int = 32
+    max_len: int = 20
+    batch_size: int = 256
+    lr: float = 1e-3
+    k_neighbours: int = 40
+    n_candidates: int = 99
+    seed: int = 0
+    processes: int = 2
+    isolate: bool = True             # a fresh process per entry: its peak memory is its own
+    device: str = "auto"
+    PROFILE_DEFAULTS: ClassVar[dict[str, dict[str, Any]]] = {
+        "test": dict(fractions=[0.5, 1.0], epochs=2, processes=1, isolate=False), "quick": dict(epochs=5)}
+
+    def validate(self) -> None:
+        if not self.fractions or not all(0 < f <= 1 for f in self.fractions): raise ValueError(f"fractions must lie in (0, 1], got {self.fractions}")
+        if self.epochs < 1 or self.processes < 1: raise ValueError("epochs and processes must be >= 1")
 
 # %% ../../nbs/14_liu_survey.ipynb #3afbee88
 FAMILY_COLORS = {"traditional CF": "tab:blue", "KNN": "tab:cyan", "context": "tab:gray", "ANN": "tab:orange",
@@ -307,13 +264,13 @@ def plot_accuracy_cost(table: pd.DataFrame, metric: str = "sampled HR@10", costs
 DEEP = ("ANN", "CNN", "RNN", "Transformer")
 
 def survey_verdicts(bench: pd.DataFrame, gru_lstm: dict[str, float], metric: str = "full HR@10") -> pd.DataFrame:
-    "The survey's claims, each with its rule, the measured evidence and 'supported' / 'not supported'."
+    "The survey's claims (rows of `report.Finding`): each with its rule, the measured evidence and 'supported' / 'not supported'."
     top = bench[bench.fraction == bench.fraction.max()].set_index("model")
     low = bench[bench.fraction == bench.fraction.min()].set_index("model")
     knn = top[top.family.isin(["traditional CF", "KNN"])]
     deep, trad = top[top.family.isin(DEEP)], top[top.family.isin(["traditional CF", "KNN"])]
     rows = []
-    def add(claim, rule, ok, evidence): rows.append({"claim": claim, "rule": rule, "verdict": "supported" if ok else "not supported", "evidence": evidence})
+    def add(claim, rule, ok, evidence): rows.append(asdict(Finding(claim, rule, "supported" if ok else "not supported", evidence)))
     med_inf, med_mem = top["inference s"].median(), top["peak MB"].median()
     add("KNN/CF have high computational and memory cost", "every neighbourhood model's inference time and peak memory are above the bench median",
         bool((knn["inference s"] > med_inf).all() and (knn["peak MB"] > med_mem).all()),

@@ -5,11 +5,15 @@
 # %% ../../nbs/11_wang_ncf.ipynb #ee425107
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
+from ..experiments import NCFSettings
+
 # %% auto #0
-__all__ = ['WangNCF']
+__all__ = ['WangNCF', 'WangSettings']
 
 # %% ../../nbs/11_wang_ncf.ipynb #517d5ddd
 class WangNCF(nn.Module):
@@ -29,3 +33,13 @@ class WangNCF(nn.Module):
         for fc, bn in ((self.fc1, self.batch_norm1), (self.fc2, self.batch_norm2), (self.fc3, self.batch_norm3)):
             x = self.dropout(torch.relu(bn(fc(x))))
         return torch.sigmoid(self.output(torch.relu(self.fc4(x)))).squeeze(1)
+
+# %% ../../nbs/11_wang_ncf.ipynb #8465ed94
+@dataclass
+class WangSettings(NCFSettings):
+    "The NCF-family settings (the paper states 30% of users, batch 512, Adam 1e-3, 5 epochs) and the dropout rate."
+    dropout: float = 0.2              # not stated in the paper
+
+    def validate(self) -> None:
+        super().validate()
+        if not 0 <= self.dropout < 1: raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
