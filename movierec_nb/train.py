@@ -8,9 +8,10 @@ from __future__ import annotations
 import math
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Iterator, Protocol
 
 import numpy as np
 import pandas as pd
@@ -26,8 +27,8 @@ from .splits import NegativeSampler, Split, training_pairs
 
 # %% auto #0
 __all__ = ['LOSSES', 'OPTIMIZERS', 'SCHEDULES', 'Validator', 'TrainConfig', 'EpochData', 'ImplicitPairs', 'ExplicitRatings',
-           'TensorData', 'NextItemPairs', 'TorchScorer', 'HistoryScorer', 'loss_validator', 'ranking_validator',
-           'rating_validator', 'Trainer', 'FitState', 'model_summary', 'plot_history']
+           'TensorData', 'NextItemPairs', 'eval_mode', 'TorchScorer', 'HistoryScorer', 'loss_validator',
+           'ranking_validator', 'rating_validator', 'Trainer', 'FitState', 'model_summary', 'plot_history']
 
 # %% ../nbs/04_train.ipynb #d64aac67
 LOSSES = {"bce": nn.BCELoss, "bce_logits": nn.BCEWithLogitsLoss, "mse": nn.MSELoss}
@@ -101,7 +102,7 @@ class TensorData:
     def epoch(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return self.users, self.items, self.target
 
-# %% ../nbs/04_train.ipynb #33141e2f
+# %% ../nbs/04_train.ipynb #1b6e3d48
 @dataclass
 class NextItemPairs:
     "Each epoch: every (history row, next movie) positive and `k` fresh uniform negatives the user never rated (labels 1/0)."
@@ -120,6 +121,14 @@ class NextItemPairs:
         return torch.from_numpy(rows), torch.from_numpy(items.astype(np.int64)), torch.from_numpy(y)
 
 # %% ../nbs/04_train.ipynb #d0878324
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    "The model in evaluation mode (dropout off, BatchNorm frozen) for the block, in its former mode afterwards."
+    was = model.training
+    model.eval()
+    try: yield model
+    finally: model.train(was)
+
 class TorchScorer:
     "Adapter giving a `forward(users, items)` module the `score(users, items)` interface of `evaluate`."
     def __init__(self, model: nn.Module, # a network of the study's convention
@@ -132,49 +141,39 @@ class TorchScorer:
     @torch.no_grad()
     def score(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         "Scores of shape `items.shape` for user `users[r]` and each item of row r."
-        was_training = self.model.training
-        self.model.eval()
         u = torch.from_numpy(np.broadcast_to(np.asarray(users)[:, None], items.shape).reshape(-1).astype(np.int64))
         i = torch.from_numpy(np.ascontiguousarray(items).reshape(-1).astype(np.int64))
         out = torch.empty(len(u), dtype=torch.float32)
-        for a in range(0, len(u), self.chunk):
-            out[a:a + self.chunk] = self.model(u[a:a + self.chunk].to(self.device), i[a:a + self.chunk].to(self.device)).float().cpu()
-        self.model.train(was_training)
+        with eval_mode(self.model):
+            for a in range(0, len(u), self.chunk):
+                out[a:a + self.chunk] = self.model(u[a:a + self.chunk].to(self.device), i[a:a + self.chunk].to(self.device)).float().cpu()
         return out.numpy().reshape(items.shape)
 
     def stored_numbers(self) -> int:
         "Numbers the model scores from: its parameters."
         return sum(p.numel() for p in self.model.parameters())
 
-# %% ../nbs/04_train.ipynb #10f5a632
-class HistoryScorer:
+# %% ../nbs/04_train.ipynb #23b3a371
+class HistoryScorer(TorchScorer):
     "`score(users, items)` of a history model (`encode`, `item_out`) from each user's evaluation history (rows offset by `n_samples`)."
     def __init__(self, model: nn.Module, # has `encode(rows)` and `item_out(items)`
                  n_samples: int, # the evaluation history of user u is row n_samples + u
                  device: Any = "cpu", # a torch.device, or a name for `core.pick_device`
                  chunk: int = 4096, # users encoded per batch
                 ):
-        self.model, self.offset, self.chunk = model, n_samples, chunk
-        self.device = device if isinstance(device, torch.device) else pick_device(device)
+        super().__init__(model, device, chunk)
+        self.offset = n_samples
 
     @torch.no_grad()
     def score(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         "Scores of shape `items.shape` for user `users[r]` and each movie of row r."
-        was = self.model.training
-        self.model.eval()
-        out = np.empty(items.shape, np.float32)
-        users = np.asarray(users)
-        for a in range(0, len(users), self.chunk):
-            rows = torch.from_numpy(users[a:a + self.chunk].astype(np.int64) + self.offset).to(self.device)
-            it = torch.from_numpy(np.ascontiguousarray(items[a:a + self.chunk]).astype(np.int64)).to(self.device)
-            h = self.model.encode(rows)
-            out[a:a + self.chunk] = torch.einsum("bd,bkd->bk", h, self.model.item_out(it)).float().cpu().numpy()
-        self.model.train(was)
+        out, users = np.empty(items.shape, np.float32), np.asarray(users)
+        with eval_mode(self.model):
+            for a in range(0, len(users), self.chunk):
+                rows = torch.from_numpy(users[a:a + self.chunk].astype(np.int64) + self.offset).to(self.device)
+                it = torch.from_numpy(np.ascontiguousarray(items[a:a + self.chunk]).astype(np.int64)).to(self.device)
+                out[a:a + self.chunk] = torch.einsum("bd,bkd->bk", self.model.encode(rows), self.model.item_out(it)).float().cpu().numpy()
         return out
-
-    def stored_numbers(self) -> int:
-        "Numbers the model scores from: its parameters."
-        return sum(p.numel() for p in self.model.parameters())
 
 # %% ../nbs/04_train.ipynb #4217f14b
 Validator = Callable[[nn.Module], dict[str, float]]
@@ -217,7 +216,7 @@ def _make_schedule(cfg: TrainConfig, opt: torch.optim.Optimizer):
     if cfg.schedule == "cosine": return torch.optim.lr_scheduler.CosineAnnealingLR(opt, **{"T_max": cfg.epochs, **kw})
     return None
 
-# %% ../nbs/04_train.ipynb #a173acba
+# %% ../nbs/04_train.ipynb #bcc4d5e9
 class Trainer:
     "The study's single training loop for `forward(users, items)` modules."
     def __init__(self, model: nn.Module, # a network of the study's convention
@@ -243,7 +242,7 @@ class FitState:
     bad: int = 0                                        # epochs since the monitored value last improved
     start: int = 0                                      # the first epoch to run (after a resume)
 
-# %% ../nbs/04_train.ipynb #58a59458
+# %% ../nbs/04_train.ipynb #70a9f917
 @patch
 def _train_epoch(self: Trainer, epoch: int, opt: torch.optim.Optimizer, loss_fn: nn.Module) -> float:
     "Train one epoch; return the mean training loss."
@@ -271,7 +270,7 @@ def _train_epoch(self: Trainer, epoch: int, opt: torch.optim.Optimizer, loss_fn:
     if bar is not None: bar.update(n_batches - bar.n); bar.close()
     return float(total) / n
 
-# %% ../nbs/04_train.ipynb #cc2686f8
+# %% ../nbs/04_train.ipynb #e7db7559
 @patch
 def _after_epoch(self: Trainer, st: FitState, row: dict[str, float]) -> None:
     "Step the schedule, keep the best weights and count the epochs without improvement."
@@ -286,7 +285,7 @@ def _after_epoch(self: Trainer, st: FitState, row: dict[str, float]) -> None:
     else:
         st.bad += 1
 
-# %% ../nbs/04_train.ipynb #af025cf1
+# %% ../nbs/04_train.ipynb #b72e8803
 @patch
 def _save(self: Trainer, epoch: int, st: FitState) -> None:
     "Write `last.pt` (everything needed to resume) and `best.pt` (the best weights), atomically."

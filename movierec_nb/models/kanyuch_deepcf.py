@@ -15,6 +15,7 @@ from fastcore.basics import patch
 from torch import nn
 
 from ..report import ChapterSettings
+from ..train import eval_mode
 
 # %% auto #0
 __all__ = ['KanyuchDeepCF', 'explain', 'KanyuchSettings']
@@ -44,7 +45,7 @@ class KanyuchDeepCF(nn.Module):
             if isinstance(m, (nn.Linear, nn.Embedding)): nn.init.xavier_uniform_(m.weight)
             if isinstance(m, nn.Linear) and m.bias is not None: nn.init.zeros_(m.bias)
 
-# %% ../../nbs/12_kanyuch_deepcf.ipynb #e7f037cf
+# %% ../../nbs/12_kanyuch_deepcf.ipynb #d5785832
 @patch
 def explain_parts(self: KanyuchDeepCF, users: torch.Tensor, items: torch.Tensor, weights: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     "Strength (B,), attention weights (B, 2) [user preferences, movie characteristics] and predicted rating (B,)."
@@ -75,11 +76,8 @@ def explain(model: KanyuchDeepCF, s: Any, items: pd.DataFrame, user_id: int, k: 
     u = int(s.idmap.user_index([user_id])[0])
     seen = s.train.loc[s.train.u == u, "i"].to_numpy()
     cand = np.setdiff1d(np.arange(s.n_items), seen)
-    was = model.training
-    model.eval()
     dev = next(model.parameters()).device
-    parts = model.explain_parts(torch.full((len(cand),), u, device=dev), torch.from_numpy(cand).to(dev))
-    model.train(was)
+    with eval_mode(model): parts = model.explain_parts(torch.full((len(cand),), u, device=dev), torch.from_numpy(cand).to(dev))
     top = np.argsort(-parts["rating"].cpu().numpy(), kind="stable")[:k]
     meta = items.set_index("item_id").reindex(s.idmap.item_ids(cand[top]))
     w = parts["weights"].cpu().numpy()[top]
@@ -87,7 +85,7 @@ def explain(model: KanyuchDeepCF, s: Any, items: pd.DataFrame, user_id: int, k: 
                          "predicted rating": parts["rating"].cpu().numpy()[top], "strength": parts["strength"].cpu().numpy()[top],
                          "user preferences": w[:, 0], "movie characteristics": w[:, 1]})
 
-# %% ../../nbs/12_kanyuch_deepcf.ipynb #a0eb9dc8
+# %% ../../nbs/12_kanyuch_deepcf.ipynb #1414f097
 @dataclass
 class KanyuchSettings(ChapterSettings):
     "Settings of the kanyuch-deepcf experiment: the paper's training, the per-user protocol's threshold, the split's reading."

@@ -23,7 +23,7 @@ from ..train import ExplicitRatings, HistoryScorer, NextItemPairs, TorchScorer, 
 
 # %% auto #0
 __all__ = ['NEURAL', 'TRADITIONAL', 'FAMILY', 'FIT', 'FAMILY_COLORS', 'DEEP', 'MLPRegressor', 'movie_tokens', 'TextCNNRegressor',
-           'SequenceRecommender', 'BenchOptions', 'bench_model', 'LiuSettings', 'plot_accuracy_cost', 'survey_verdicts']
+           'SequenceRecommender', 'LiuSettings', 'bench_model', 'plot_accuracy_cost', 'survey_verdicts']
 
 # %% ../../nbs/14_liu_survey.ipynb #63ce6d1a
 class MLPRegressor(nn.Module):
@@ -134,92 +134,7 @@ def _start_peak() -> float:
     except OSError as e: raise RuntimeError(f"cannot reset the peak-RSS counter ({e}); the bench's memory figures need Linux >= 4.0") from e
     return _status_mb("VmRSS")
 
-# %% ../../nbs/14_liu_survey.ipynb #cd7da67f
-@dataclass
-class BenchOptions:
-    "What every bench entry shares: the seed and the neural models' training settings."
-    seed: int = 0
-    epochs: int = 5
-    dim: int = 32
-    max_len: int = 30
-    batch_size: int = 256
-    lr: float = 1e-3
-    k: int = 40
-    device: str = "auto"
-
-def _train(net: nn.Module, data: Any, loss: str, o: BenchOptions) -> tuple[Trainer, float]:
-    cfg = TrainConfig(loss=loss, lr=o.lr, batch_size=o.batch_size, epochs=o.epochs, seed=o.seed, device=o.device, progress=False, restore_best=False)
-    tr = Trainer(net, cfg, data)
-    return tr, float(tr.fit().time_s.sum())
-
-def _rating_net(kind: str, s: Split, items: pd.DataFrame, o: BenchOptions) -> nn.Module:
-    torch.manual_seed(o.seed)
-    mean = float(s.train.rating.mean())
-    if kind == "ann": return MLPRegressor(s.n_users, s.n_items, o.dim, rating_mean=mean)
-    tok, vocab = movie_tokens(items, s.idmap.items)
-    return TextCNNRegressor(s.n_users, tok, len(vocab), o.dim, rating_mean=mean)
-
-def _fit_rating_network(name: str, rank: Split, rate: Split, items: pd.DataFrame, o: BenchOptions) -> tuple[Any, float, dict]:
-    "MLP and text CNN: the rating error on the rating split, then a second network trained on the ranking split."
-    net = _rating_net(NEURAL[name], rate, items, o)
-    tr, _ = _train(net, ExplicitRatings(rate), "mse", o)
-    err = evaluate(TorchScorer(net, tr.device), rate, RatingError())
-    net = _rating_net(NEURAL[name], rank, items, o)
-    tr, fit_s = _train(net, ExplicitRatings(rank), "mse", o)
-    return TorchScorer(net, tr.device), fit_s, {"RMSE": err["RMSE"], "MAE": err["MAE"]}
-
-# %% ../../nbs/14_liu_survey.ipynb #034baf13
-def _fit_sequence_model(name: str, rank: Split, rate: Split, items: pd.DataFrame, o: BenchOptions) -> tuple[Any, float, dict]:
-    "GRU, LSTM and SASRec on the training histories of the ranking split (leakage checked)."
-    users, hist, targets = next_item_samples(rank, o.max_len)
-    evh = eval_histories(rank, o.max_len)
-    check_history_leakage(rank, evh)
-    torch.manual_seed(o.seed)
-    net = SequenceRecommender(np.vstack([hist, evh]), rank.n_items, o.dim, "transformer" if NEURAL[name] == "transformer" else name.lower())
-    pairs = NextItemPairs(users, targets, NegativeSampler.from_positives(rank.positives(("train",))), 1, o.seed)
-    tr, fit_s = _train(net, pairs, "bce_logits", o)
-    return HistoryScorer(net, len(hist), tr.device), fit_s, {"training samples": len(hist)}
-
-def _fit_traditional(name: str, rank: Split, rate: Split, items: pd.DataFrame, o: BenchOptions) -> tuple[Any, float, dict]:
-    "Neighbourhood CF, item-KNN, popularity and EASE from the baselines chapter; the rating error where they predict ratings."
-    params = dict(TRADITIONAL[name]); model = params.pop("model")
-    if model in ("user-knn", "item-knn"): params["k"] = o.k
-    extra = {}
-    if make_model(model, seed=o.seed, **params).predicts_ratings:
-        err = evaluate(make_model(model, seed=o.seed, **params).fit(rate), rate, RatingError())
-        extra = {"RMSE": err["RMSE"], "MAE": err["MAE"]}
-    scorer = make_model(model, seed=o.seed, **params).fit(rank)
-    return scorer, scorer.fit_time_s, extra
-
-# %% ../../nbs/14_liu_survey.ipynb #d92483f8
-FIT = {"ann": _fit_rating_network, "cnn": _fit_rating_network, "rnn": _fit_sequence_model, "transformer": _fit_sequence_model}
-
-def bench_model(ratings: pd.DataFrame, # the dataset's ratings
-                items: pd.DataFrame, # its movies (the text CNN reads titles and genres)
-                name: str, # a model of `FAMILY`
-                frac: float, # share of users kept
-                seed: int = 0, epochs: int = 5, dim: int = 32, max_len: int = 30, batch_size: int = 256, lr: float = 1e-3,
-                k: int = 40, # neighbours of the CF models
-                n_candidates: int = 99, device: str = "auto") -> dict[str, Any]:
-    "Train and evaluate model `name` on `frac` of the users; accuracy, costs and per-user hits."
-    if name not in FAMILY: raise ValueError(f"unknown bench model {name!r}; valid: {', '.join(FAMILY)}")
-    rss0 = _start_peak()
-    r = sample_users(ratings, frac, seed) if frac < 1 else ratings
-    rank, rate = split(r, LeaveOneOut(validation=False)), split(r, TemporalRatio(0.8, per_user=True))
-    o = BenchOptions(seed, epochs, dim, max_len, batch_size, lr, k, device)
-    scorer, fit_s, extra = FIT.get(NEURAL.get(name), _fit_traditional)(name, rank, rate, items, o)
-    t0 = time.perf_counter()
-    full = evaluate_many(scorer, rank, {"full": FullCatalogue((10,))}, metrics=("HR", "NDCG"))
-    infer_s = time.perf_counter() - t0
-    sampled = SampledCandidates(n_candidates, (10,), seed)
-    sam = evaluate_many(scorer, rank, {"sampled": sampled}, metrics=("HR", "NDCG"))
-    _, ranks = sampled_ranks(scorer, rank, sampled)
-    return {"model": name, "family": FAMILY[name], "fraction": frac, "users": rank.n_users, "train interactions": len(rank.train), **extra,
-            "sampled HR@10": sam["sampled HR@10"], "sampled NDCG@10": sam["sampled NDCG@10"], "full HR@10": full["full HR@10"],
-            "full NDCG@10": full["full NDCG@10"], "train s": fit_s, "inference s": infer_s, "parameters": scorer.stored_numbers(),
-            "peak MB": _status_mb("VmHWM") - rss0, "hits": (ranks < 10).astype(np.int8)}
-
-# %% ../../nbs/14_liu_survey.ipynb #4546fb12
+# %% ../../nbs/14_liu_survey.ipynb #a9292392
 @dataclass
 class LiuSettings(ChapterSettings):
     "Settings of the survey bench: the user shares, the neural models' training, the neighbourhood size, the processes."
@@ -241,6 +156,78 @@ class LiuSettings(ChapterSettings):
     def validate(self) -> None:
         if not self.fractions or not all(0 < f <= 1 for f in self.fractions): raise ValueError(f"fractions must lie in (0, 1], got {self.fractions}")
         if self.epochs < 1 or self.processes < 1: raise ValueError("epochs and processes must be >= 1")
+
+# %% ../../nbs/14_liu_survey.ipynb #ca0140e0
+def _train(net: nn.Module, data: Any, loss: str, o: LiuSettings) -> tuple[Trainer, float]:
+    cfg = TrainConfig(loss=loss, lr=o.lr, batch_size=o.batch_size, epochs=o.epochs, seed=o.seed, device=o.device, progress=False, restore_best=False)
+    tr = Trainer(net, cfg, data)
+    return tr, float(tr.fit().time_s.sum())
+
+def _rating_net(kind: str, s: Split, items: pd.DataFrame, o: LiuSettings) -> nn.Module:
+    torch.manual_seed(o.seed)
+    mean = float(s.train.rating.mean())
+    if kind == "ann": return MLPRegressor(s.n_users, s.n_items, o.dim, rating_mean=mean)
+    tok, vocab = movie_tokens(items, s.idmap.items)
+    return TextCNNRegressor(s.n_users, tok, len(vocab), o.dim, rating_mean=mean)
+
+def _fit_rating_network(name: str, rank: Split, rate: Split, items: pd.DataFrame, o: LiuSettings) -> tuple[Any, float, dict]:
+    "MLP and text CNN: the rating error on the rating split, then a second network trained on the ranking split."
+    net = _rating_net(NEURAL[name], rate, items, o)
+    tr, _ = _train(net, ExplicitRatings(rate), "mse", o)
+    err = evaluate(TorchScorer(net, tr.device), rate, RatingError())
+    net = _rating_net(NEURAL[name], rank, items, o)
+    tr, fit_s = _train(net, ExplicitRatings(rank), "mse", o)
+    return TorchScorer(net, tr.device), fit_s, {"RMSE": err["RMSE"], "MAE": err["MAE"]}
+
+# %% ../../nbs/14_liu_survey.ipynb #0429a8eb
+def _fit_sequence_model(name: str, rank: Split, rate: Split, items: pd.DataFrame, o: LiuSettings) -> tuple[Any, float, dict]:
+    "GRU, LSTM and SASRec on the training histories of the ranking split (leakage checked)."
+    users, hist, targets = next_item_samples(rank, o.max_len)
+    evh = eval_histories(rank, o.max_len)
+    check_history_leakage(rank, evh)
+    torch.manual_seed(o.seed)
+    net = SequenceRecommender(np.vstack([hist, evh]), rank.n_items, o.dim, "transformer" if NEURAL[name] == "transformer" else name.lower())
+    pairs = NextItemPairs(users, targets, NegativeSampler.from_positives(rank.positives(("train",))), 1, o.seed)
+    tr, fit_s = _train(net, pairs, "bce_logits", o)
+    return HistoryScorer(net, len(hist), tr.device), fit_s, {"training samples": len(hist)}
+
+def _fit_traditional(name: str, rank: Split, rate: Split, items: pd.DataFrame, o: LiuSettings) -> tuple[Any, float, dict]:
+    "Neighbourhood CF, item-KNN, popularity and EASE from the baselines chapter; the rating error where they predict ratings."
+    params = dict(TRADITIONAL[name]); model = params.pop("model")
+    if model in ("user-knn", "item-knn"): params["k"] = o.k_neighbours
+    extra = {}
+    if make_model(model, seed=o.seed, **params).predicts_ratings:
+        err = evaluate(make_model(model, seed=o.seed, **params).fit(rate), rate, RatingError())
+        extra = {"RMSE": err["RMSE"], "MAE": err["MAE"]}
+    scorer = make_model(model, seed=o.seed, **params).fit(rank)
+    return scorer, scorer.fit_time_s, extra
+
+# %% ../../nbs/14_liu_survey.ipynb #32477ad4
+FIT = {"ann": _fit_rating_network, "cnn": _fit_rating_network, "rnn": _fit_sequence_model, "transformer": _fit_sequence_model}
+
+def bench_model(ratings: pd.DataFrame, # the dataset's ratings
+                items: pd.DataFrame, # its movies (the text CNN reads titles and genres)
+                name: str, # a model of `FAMILY`
+                frac: float, # share of users kept
+                options: dict[str, Any] | None = None, # `LiuSettings` fields (a dict, so worker processes can receive it)
+               ) -> dict[str, Any]:
+    "Train and evaluate model `name` on `frac` of the users; accuracy, costs and per-user hits."
+    if name not in FAMILY: raise ValueError(f"unknown bench model {name!r}; valid: {', '.join(FAMILY)}")
+    o = LiuSettings(**(options or {}))
+    rss0 = _start_peak()
+    r = sample_users(ratings, frac, o.seed) if frac < 1 else ratings
+    rank, rate = split(r, LeaveOneOut(validation=False)), split(r, TemporalRatio(0.8, per_user=True))
+    scorer, fit_s, extra = FIT.get(NEURAL.get(name), _fit_traditional)(name, rank, rate, items, o)
+    t0 = time.perf_counter()
+    full = evaluate_many(scorer, rank, {"full": FullCatalogue((10,))}, metrics=("HR", "NDCG"))
+    infer_s = time.perf_counter() - t0
+    sampled = SampledCandidates(o.n_candidates, (10,), o.seed)
+    sam = evaluate_many(scorer, rank, {"sampled": sampled}, metrics=("HR", "NDCG"))
+    _, ranks = sampled_ranks(scorer, rank, sampled)
+    return {"model": name, "family": FAMILY[name], "fraction": frac, "users": rank.n_users, "train interactions": len(rank.train), **extra,
+            "sampled HR@10": sam["sampled HR@10"], "sampled NDCG@10": sam["sampled NDCG@10"], "full HR@10": full["full HR@10"],
+            "full NDCG@10": full["full NDCG@10"], "train s": fit_s, "inference s": infer_s, "parameters": scorer.stored_numbers(),
+            "peak MB": _status_mb("VmHWM") - rss0, "hits": (ranks < 10).astype(np.int8)}
 
 # %% ../../nbs/14_liu_survey.ipynb #3afbee88
 FAMILY_COLORS = {"traditional CF": "tab:blue", "KNN": "tab:cyan", "context": "tab:gray", "ANN": "tab:orange",
