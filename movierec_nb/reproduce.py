@@ -75,7 +75,7 @@ def plan(profile: str, data_root: Path | None = None) -> list[Run]:
     if profile == "paper": runs += [paper("zeng-embedding", "ml-25m"), paper("wang-ncf", "ml-20m")]
     return runs + [SUMMARY_RUN]
 
-# %% ../nbs/20_reproduce.ipynb #e262edd6
+# %% ../nbs/20_reproduce.ipynb #ed2b4928
 def select(runs: list[Run], chapters: list[str] | None = None, labels: list[str] | None = None) -> list[Run]:
     "The runs of `chapters` (None: all) on `labels` (None: all), plus the runs that read the reports; an error names the choices."
     chosen = [r for r in runs if r.reads_reports or ((not chapters or r.chapter in chapters) and (not labels or r.label in labels))]
@@ -171,14 +171,15 @@ def _promote(stage: Path, dest: Path) -> None:
     shutil.rmtree(stage)
 
 def add_header(notebook: Path, metrics: Path) -> None:
-    "Put the report's header (from its saved `Report`) in a markdown cell after the notebook's title."
+    "Put the report's header (from its saved `Report`) after the notebook's title, and name it for browsers: paper · dataset · profile."
     import nbformat
     from movierec_nb.report import Report, report_header
-    nb = nbformat.read(notebook, as_version=4)
-    nb.cells.insert(1 if nb.cells and nb.cells[0].cell_type == "markdown" else 0, nbformat.v4.new_markdown_cell(report_header(Report.load(metrics))))
+    nb, report = nbformat.read(notebook, as_version=4), Report.load(metrics)
+    nb.cells.insert(1 if nb.cells and nb.cells[0].cell_type == "markdown" else 0, nbformat.v4.new_markdown_cell(report_header(report)))
+    nb.metadata["title"] = f"{report.paper} · {report.label} · {report.profile}"
     nbformat.write(nb, notebook)
 
-# %% ../nbs/20_reproduce.ipynb #184e6067
+# %% ../nbs/20_reproduce.ipynb #c32b3261
 def _papermill(run: Run, partial: Path, params: dict[str, Any], kernel: str, progress: bool) -> None:
     "papermill's execution of `run` into `partial`, with the kernel keeping its inline figures."
     import papermill as pm
@@ -243,7 +244,7 @@ def _execute_logged(run: Run, profile: str, reports: Path, data_root: Path | Non
     print(f"[{k}/{n}] {run.chapter}/{run.label} done in {time.perf_counter() - t:.1f}s -> {out}", flush=True)
     return out
 
-# %% ../nbs/20_reproduce.ipynb #c8a7d829
+# %% ../nbs/20_reproduce.ipynb #57c449d3
 def _pool(jobs: list[tuple], n_jobs: int) -> list[tuple[Run, BaseException]]:
     "Run `_execute_logged(*job)` for every job in `n_jobs` spawned processes; stop starting new ones after a failure."
     import multiprocessing as mp
@@ -268,7 +269,7 @@ def _pool(jobs: list[tuple], n_jobs: int) -> list[tuple[Run, BaseException]]:
             raise
     return failures
 
-# %% ../nbs/20_reproduce.ipynb #dfdde04a
+# %% ../nbs/20_reproduce.ipynb #076f63a9
 def run_all(todo: list[tuple[Run, dict[str, Any]]], profile: str, reports: Path, data_root: Path | None,
             jobs: int = 1) -> list[tuple[Run, BaseException]]:
     "Execute (run, stamp) pairs, `jobs` at a time, the longest first; return the failures (run, error)."
@@ -288,7 +289,7 @@ def run_all(todo: list[tuple[Run, dict[str, Any]]], profile: str, reports: Path,
     if failures and not_run: print(f"not run because of the failure: {', '.join(f'{r.chapter}/{r.label}' for r in not_run)}", file=sys.stderr)
     return failures
 
-# %% ../nbs/20_reproduce.ipynb #f97be399
+# %% ../nbs/20_reproduce.ipynb #1c52656a
 def _ensure_data(needs: set[str], root: Path, download: bool) -> dict[str, str]:
     "Missing dataset folders -> why; official releases are downloaded when `download` and online."
     from movierec_nb.data import DATASETS, download_movielens
@@ -317,7 +318,7 @@ def _set_threads(n: int | None) -> int:
     os.environ.update({ENV_THREADS: str(k), **{v: str(k) for v in THREAD_VARS}})
     return k
 
-# %% ../nbs/20_reproduce.ipynb #f2a1ca79
+# %% ../nbs/20_reproduce.ipynb #5d12ffe0
 def parser() -> argparse.ArgumentParser:
     "The command line of `python -m movierec_nb.reproduce`."
     ap = argparse.ArgumentParser(prog="python -m movierec_nb.reproduce", description="Regenerate reports/ by running the chapters.")
@@ -338,7 +339,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--keep-going", action="store_true", help="skip runs whose data is missing instead of stopping")
     return ap
 
-# %% ../nbs/20_reproduce.ipynb #a9a971a8
+# %% ../nbs/20_reproduce.ipynb #07efac25
 def _selected_runs(a: argparse.Namespace, root: Path) -> list[Run]:
     "The plan of `a.profile`, selected, overridden and on the requested device; a `SystemExit` names a bad choice."
     try:
@@ -360,7 +361,7 @@ def _missing(runs: list[Run], root: Path, a: argparse.Namespace) -> list[Run]:
               + f" (data dir from {where})", file=sys.stderr)
     return missing
 
-# %% ../nbs/20_reproduce.ipynb #3ed41fd5
+# %% ../nbs/20_reproduce.ipynb #418f04c6
 def main(argv: list[str] | None = None) -> int:
     "Command-line entry point: run the plan of a profile, report what ran, what was skipped and what failed."
     a = parser().parse_args(argv)

@@ -122,6 +122,7 @@ def test_skip_when_up_to_date_then_force(tmp_path, capsys, monkeypatch):
     html, stamp = report.with_suffix(".html"), report.with_suffix(".stamp.json")
     assert report.exists() and html.stat().st_size > 50_000 and stamp.exists()
     assert "<img" in html.read_text() and (tmp_path / "SUMMARY-test.md").exists()
+    assert "<title>data · synthetic · test</title>" in html.read_text()
     first = report.stat().st_mtime_ns
     capsys.readouterr()
     assert _data_run(tmp_path) == 0
