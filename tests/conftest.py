@@ -75,3 +75,27 @@ def drop_summary(monkeypatch) -> None:
 def no_summary(monkeypatch):
     "Plans without the summary run (tests/test_reproduce.py checks the summary itself)."
     drop_summary(monkeypatch)
+
+
+TINY_CHAPTER = [
+    ("parameters", 'dataset = "synthetic"\nprofile = "test"\nreport_dir = None\ndata_dir = None\npath = None\nverify = True\nseed = 0'),
+    (None, 'from movierec_nb.report import ChapterRun\n'
+           'if dataset not in ("synthetic", "folder"): raise ValueError(f"unknown dataset {dataset!r}; valid: synthetic, folder")\n'
+           'run = ChapterRun.start("data", profile, dataset=dataset, path=path, report_dir=report_dir, seed=seed)\n'
+           'run.save({"seed": seed});'),
+]
+
+
+@pytest.fixture(scope="session")
+def tiny_chapter(tmp_path_factory) -> str:
+    "A chapter of two cells that saves a report in a second: for testing the orchestration, not a chapter (absolute path)."
+    import nbformat
+    cells = [nbformat.v4.new_markdown_cell("# tiny: a chapter for the orchestration tests")]
+    for tag, src in TINY_CHAPTER:
+        c = nbformat.v4.new_code_cell(src)
+        if tag: c.metadata["tags"] = [tag]
+        cells.append(c)
+    nb = nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": {"display_name": "python3", "language": "python", "name": "python3"}})
+    path = tmp_path_factory.mktemp("chapter") / "tiny.ipynb"
+    nbformat.write(nb, path)
+    return str(path)
