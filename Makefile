@@ -2,33 +2,53 @@
 #   make reproduce   set up .venv, then regenerate reports/ with papermill (profile "quick", real data)
 #   make test        set up .venv, then export the package from nbs/, lint it (ruff) and run every test
 #   make readme      regenerate README.md from nbs/index.ipynb and the quick reports
-#   make lab         open JupyterLab in the project's environment
+#   make lab         open JupyterLab in the project's environment (headless: it prints the URL to open)
 # Data: set MOVIEREC_DATA_DIR to a folder of extracted MovieLens releases, or let the code download them.
+#
+# .venv is made once: the install stamp follows the dependency lists of pyproject.toml (and the torch
+# pin), not the file's modification time, which nbdev-export changes on every call.
 
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
+DEPS   := $(VENV)/.dependencies
 STAMP  := $(VENV)/.installed
+EXPORTED := $(VENV)/.exported
+LAB    := $(VENV)/.installed-lab
 PROFILE ?= quick
 JOBS ?= 2
-# torch first, pinned to the CPU wheel, so that no multi-GB CUDA build is pulled in by a dependency
+# torch is installed first, so that no dependency pulls a multi-GB CUDA build. By default it comes from
+# PyTorch's CPU wheel index; TORCH_INDEX= (empty) uses pip's own configuration (a local mirror, as in CI),
+# and e.g. TORCH_INDEX=https://download.pytorch.org/whl/cu124 a CUDA build.
 TORCH  ?= torch==2.13.0
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
 .PHONY: reproduce test lint readme lab venv export clean-nbs bench
 
-$(STAMP): pyproject.toml
+# Rewritten only when the dependency lists change: the install below depends on its content, not on pyproject's mtime.
+$(DEPS): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found); set PYTHON=/path/to/python3.11"; exit 1; }
+	@mkdir -p $(VENV)
+	@$(PYTHON) -c 'import json, tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; \
+	  print(json.dumps([p["dependencies"], p.get("optional-dependencies", {}), "$(TORCH)", "$(TORCH_INDEX)"], sort_keys=True, indent=1))' > $(DEPS).new
+	@if cmp -s $(DEPS).new $(DEPS); then rm $(DEPS).new; else mv $(DEPS).new $(DEPS); fi
+
+$(STAMP): $(DEPS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet "$(TORCH)"
+	$(BIN)/pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX) --extra-index-url https://pypi.org/simple) "$(TORCH)"
 	$(BIN)/pip install --quiet -e ".[dev]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (movierec_nb)" >/dev/null
 	touch $(STAMP)
 
 venv: $(STAMP)
 
-export: $(STAMP)
+# the package is exported again only when a notebook changed
+$(EXPORTED): $(STAMP) $(wildcard nbs/*.ipynb)
 	$(BIN)/nbdev-export
+	@touch $(EXPORTED)
+
+export: $(EXPORTED)
 
 lint: $(STAMP)
 	$(BIN)/ruff check movierec_nb tests nbs
@@ -48,9 +68,13 @@ reproduce: export
 bench: export
 	$(BIN)/python -m movierec_nb.bench
 
-lab: $(STAMP)
+$(LAB): $(STAMP)
 	$(BIN)/pip install --quiet -e ".[dev,lab]"
-	$(BIN)/jupyter lab nbs/
+	touch $(LAB)
+
+# --no-browser: the machine may have no screen (open the printed URL); --allow-root where root runs it (e.g. in a container)
+lab: $(LAB)
+	$(BIN)/jupyter lab nbs/ --no-browser $(if $(filter 0,$(shell id -u)),--allow-root)
 
 clean-nbs: $(STAMP)
 	$(BIN)/nbdev-clean

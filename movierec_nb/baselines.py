@@ -16,6 +16,7 @@ import scipy.sparse as sp
 from fastcore.basics import patch
 from tqdm import tqdm
 
+from .core import report_progress
 from .metrics import FullCatalogue, RatingError, SampledCandidates, evaluate, evaluate_many
 from .report import ChapterSettings
 from .splits import KFold, LeaveOneOut, Split, split
@@ -62,7 +63,7 @@ class Recommender:
     def _stored(self) -> list[Any]: raise NotImplementedError(f"{type(self).__name__} does not say what it stores")
     def __repr__(self) -> str: return f"{type(self).__name__}({self.name})"
 
-# %% ../nbs/05_baselines.ipynb #a173717b
+# %% ../nbs/05_baselines.ipynb #e8d1c4dc
 @patch
 def _check_fitted(self: Recommender) -> None:
     if not hasattr(self, "seen_users"): raise RuntimeError(f"{self.name}: call fit(split) before score")
@@ -130,7 +131,7 @@ def _rank_within_rows(R: sp.csr_matrix) -> sp.csr_matrix:
     ranks = pd.Series(R.data).groupby(rows).rank(method="average").to_numpy()
     return sp.csr_matrix((ranks, R.indices, R.indptr), shape=R.shape)
 
-# %% ../nbs/05_baselines.ipynb #f58fe15f
+# %% ../nbs/05_baselines.ipynb #010188c3
 def similarity_matrix(R: sp.csr_matrix, similarity: str = "pearson", min_support: int = 1, shrinkage: float = 0.0,
                       co_rated: bool = True, block: int = 2048) -> np.ndarray:
     "Dense row × row similarity of the sparse matrix `R` over co-rated columns, or over all columns (`co_rated=False`), float32."
@@ -189,7 +190,7 @@ def _deviations(aggregate: str, r: np.ndarray, raters: np.ndarray, col: int, mea
     if aggregate == "baseline": return r - (base[0][raters] + base[1][col])
     return r
 
-# %% ../nbs/05_baselines.ipynb #3cfcb66a
+# %% ../nbs/05_baselines.ipynb #e9efa5ef
 def knn_predict(S: np.ndarray, # row × row similarities
                 R: sp.csr_matrix, # rows × columns ratings (users × items for user-based)
                 x: np.ndarray, y: np.ndarray, # the (row, column) pairs to predict
@@ -241,7 +242,7 @@ def _top_k_rows(S: np.ndarray, k: int) -> sp.csr_matrix:
     m.eliminate_zeros()
     return m
 
-# %% ../nbs/05_baselines.ipynb #88daca16
+# %% ../nbs/05_baselines.ipynb #12eff0e3
 class NeighborhoodCF(Recommender):
     "User- or item-based k-NN with cosine, Pearson or Spearman similarity; rating prediction or top-N scoring."
     def __init__(self, kind: str = "user", similarity: str = "pearson", k: int = 40, aggregate: str = "means",
@@ -342,7 +343,7 @@ def _factor_estimate(self: SurpriseModel, mu: float, u0, i0, ku, ki) -> np.ndarr
     est = est + np.where(both, np.einsum("ij,ij->i", pu[u0], a.qi[i0]), 0.0)
     return est if name == "SVD" or getattr(a, "biased", True) else np.where(both, est, mu)
 
-# %% ../nbs/05_baselines.ipynb #c1995287
+# %% ../nbs/05_baselines.ipynb #f48f6959
 def _other_estimate(self: SurpriseModel, mu: float, u0, i0, ku, ki) -> np.ndarray:
     "NMF, CoClustering and SlopeOne."
     a, name, both = self.algo, self.algo_name, ku & ki
@@ -363,7 +364,7 @@ def _other_estimate(self: SurpriseModel, mu: float, u0, i0, ku, ki) -> np.ndarra
     e = np.asarray(a.user_mean)[u0] + np.divide(dev_sum, n_rel, out=np.zeros_like(dev_sum), where=n_rel > 0)
     return np.where(both, e, mu)
 
-# %% ../nbs/05_baselines.ipynb #1b734f1c
+# %% ../nbs/05_baselines.ipynb #4f207025
 def _knn_estimate(self: SurpriseModel, mu: float, iu, ii, ku, ki) -> np.ndarray:
     "KNNBasic, KNNWithMeans, KNNWithZScore and KNNBaseline."
     a, name, both = self.algo, self.algo_name, ku & ki
@@ -513,7 +514,8 @@ def run_rating_bench(ratings: pd.DataFrame, # canonical ratings
     "RMSE/MAE and fit time of each rating model over `folds` folds, one row per (model, fold)."
     rows, splits = [], {}
     jobs = [(name, f) for name in models for f in range(min(folds, (slow or {}).get(name, folds)))]
-    for name, f in tqdm(jobs, desc="rating bench", disable=not progress):
+    for k, (name, f) in enumerate(tqdm(jobs, desc="rating bench", disable=not progress), 1):
+        report_progress("task", f"rating bench {k}/{len(jobs)}")
         s = splits.setdefault(f, split(ratings, KFold(folds, f), seed=seed))
         m = _bench_model(name, models[name], seed).fit(s)
         res = evaluate(m, s, RatingError())
@@ -529,14 +531,15 @@ def run_ranking_bench(ratings: pd.DataFrame, # canonical ratings
     "Every ranking metric (99 sampled candidates and the full catalogue) and the fit time of each model on one leave-one-out split."
     s = split(ratings, LeaveOneOut(validation=False), seed=seed)
     rows = []
-    for name, params in tqdm(models.items(), desc="ranking bench", disable=not progress):
+    for k, (name, params) in enumerate(tqdm(models.items(), desc="ranking bench", disable=not progress), 1):
+        report_progress("task", f"ranking bench {k}/{len(models)}")
         m = _bench_model(name, params, seed).fit(s)
         t0 = time.perf_counter()
         res = evaluate_many(m, s, {"sampled": SampledCandidates(99, ks, seed), "full": FullCatalogue(ks)})
         rows.append({"model": name, **res, "fit_s": m.fit_time_s, "eval_s": time.perf_counter() - t0})
     return pd.DataFrame(rows), s
 
-# %% ../nbs/05_baselines.ipynb #98e3ea22
+# %% ../nbs/05_baselines.ipynb #6c75f74b
 @dataclass
 class BaselinesSettings(ChapterSettings):
     "Settings of the baselines chapter: which datasets, the folds of the rating bench, the seed."

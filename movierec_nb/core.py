@@ -26,10 +26,10 @@ import numpy as np
 if TYPE_CHECKING: import torch
 
 # %% auto #0
-__all__ = ['DEVICE_KINDS', 'ENV_THREADS', 'THREAD_VARS', 'ENV_DATA_DIR', 'ENV_CACHE_DIR', 'DIGEST_KINDS', 'MANIFEST_PACKAGES',
-           'seed_everything', 'pick_device', 'numeric_threads', 'fix_threads', 'data_dir', 'data_dir_origin',
-           'cache_dir', 'atomic_write', 'write_json', 'file_digest', 'package_versions', 'git_state', 'RunManifest',
-           'start_run']
+__all__ = ['DEVICE_KINDS', 'ENV_THREADS', 'THREAD_VARS', 'ENV_DATA_DIR', 'ENV_CACHE_DIR', 'REPO_ROOT', 'DIGEST_KINDS',
+           'ENV_PROGRESS', 'MANIFEST_PACKAGES', 'seed_everything', 'pick_device', 'numeric_threads', 'fix_threads',
+           'data_dir', 'data_dir_origin', 'cache_dir', 'portable_path', 'atomic_write', 'write_json', 'file_digest',
+           'report_progress', 'cpu_model', 'package_versions', 'git_state', 'RunManifest', 'start_run']
 
 # %% ../nbs/00_core.ipynb #0c705a11
 def seed_everything(seed: int, deterministic: bool = True) -> np.random.Generator:
@@ -68,7 +68,7 @@ def pick_device(device: str = "auto") -> torch.device:
         raise RuntimeError(f"device {device!r} was requested but MPS is not available here; use device='auto' or 'cpu'")
     return torch.device(name)
 
-# %% ../nbs/00_core.ipynb #6ae35537
+# %% ../nbs/00_core.ipynb #e08232fc
 ENV_THREADS = "MOVIEREC_THREADS"
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
@@ -119,6 +119,21 @@ def cache_dir() -> Path:
     d = Path(os.environ[ENV_CACHE_DIR]).expanduser() if os.environ.get(ENV_CACHE_DIR) else _user_cache() / "parsed"
     d.mkdir(parents=True, exist_ok=True)
     return d
+
+# %% ../nbs/00_core.ipynb #7ffd2c78
+REPO_ROOT = Path(__file__).resolve().parents[1] if "__file__" in globals() else Path.cwd().resolve().parent   # the checkout
+
+def portable_path(p: str | os.PathLike, # a path, absolute or relative
+                 ) -> str:
+    "`p` as it can be committed: repository-relative, or under `<data dir>`, `<tmp>` or `~`; else its name only."
+    p = Path(p).expanduser()
+    if not p.is_absolute(): return str(p)
+    p = p.resolve()
+    for root, name in ((REPO_ROOT, ""), (data_dir(), "<data dir>"), (Path(tempfile.gettempdir()).resolve(), "<tmp>"), (Path.home(), "~")):
+        try: rel = p.relative_to(root)
+        except ValueError: continue
+        return "/".join(x for x in (name, str(rel)) if x and x != ".") or "."
+    return p.name
 
 # %% ../nbs/00_core.ipynb #630c0d62
 def _umask() -> int:
@@ -182,9 +197,27 @@ def file_digest(path: str | os.PathLike, kind: str = "sha256", memo: bool = True
         write_json(memo_file, known)
     return digest
 
+# %% ../nbs/00_core.ipynb #c85fd2e9
+ENV_PROGRESS = "MOVIEREC_PROGRESS"
+
+def report_progress(kind: str, # phase, seed, task or epoch
+                    text: str, # e.g. "seed 2/3", "epoch 4/5"
+                   ) -> None:
+    "Append a progress event for the command that runs this chapter (`$MOVIEREC_PROGRESS`); nothing when there is none."
+    target = os.environ.get(ENV_PROGRESS)
+    if not target: return
+    with open(target, "a", encoding="utf-8") as f: f.write(f"{time.time():.1f}\t{kind}\t{text}\n")
+
 # %% ../nbs/00_core.ipynb #db9633c3
-MANIFEST_PACKAGES = ("numpy", "pandas", "pyarrow", "torch", "scikit-surprise", "scipy", "matplotlib",
+MANIFEST_PACKAGES = ("numpy", "pandas", "pyarrow", "torch", "scikit-surprise", "implicit", "scipy", "matplotlib",
                      "seaborn", "papermill", "nbdev", "movierec_nb")
+
+def cpu_model() -> str:
+    "The processor's model name (Linux: /proc/cpuinfo), else what `platform` knows."
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration): return platform.processor() or platform.machine()
 
 def package_versions(names: tuple[str, ...] = MANIFEST_PACKAGES) -> dict[str, str | None]:
     "Installed version of each distribution in `names` (None when not installed)."
@@ -212,7 +245,7 @@ def git_state(path: str | os.PathLike = ".", # any folder inside the repository
     except (OSError, subprocess.TimeoutExpired) as e:
         return {"commit": None, "dirty": None, "note": f"git unavailable: {e}"}
 
-# %% ../nbs/00_core.ipynb #3163e233
+# %% ../nbs/00_core.ipynb #1aa7e5d7
 def _now() -> str: return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 # %% ../nbs/00_core.ipynb #6fcecf82
@@ -225,7 +258,7 @@ class RunManifest:
     duration_s: float | None = None
     python: str = field(default_factory=lambda: sys.version.split()[0])
     platform: str = field(default_factory=platform.platform)
-    machine: dict[str, Any] = field(default_factory=lambda: {"processor": platform.machine(), "cpu_count": os.cpu_count()})
+    machine: dict[str, Any] = field(default_factory=lambda: {"processor": platform.machine(), "cpu_model": cpu_model(), "cpu_count": os.cpu_count()})
     threads: int | None = None
     packages: dict[str, str | None] = field(default_factory=package_versions)
     git: dict[str, Any] = field(default_factory=dict)
@@ -237,6 +270,7 @@ class RunManifest:
     def add_data(self, source: Any) -> "RunManifest":
         "Record a dataset's provenance (a dict, or an object with `to_dict()`); unverified files become warnings."
         d = source.to_dict() if hasattr(source, "to_dict") else dict(source)
+        if d.get("path"): d["path"] = portable_path(d["path"])     # no absolute path of this machine in a report
         self.data.append(d)
         for w in d.get("warnings", []): self.warn(w)
         return self
@@ -255,8 +289,8 @@ class RunManifest:
         "The manifest as a JSON-ready dict."
         return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
 
-# %% ../nbs/00_core.ipynb #f62b2caf
+# %% ../nbs/00_core.ipynb #83cdb71f
 def start_run(params: dict[str, Any], repo: str | os.PathLike | None = None) -> RunManifest:
-    "Begin a manifest for a run with `params`; the git state is read from `repo` (default: this package's checkout)."
-    repo = Path(repo) if repo is not None else Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
-    return RunManifest(params=dict(params), git=git_state(repo))
+    "Begin a manifest for a run with `params` (absolute paths made portable); the git state is read from `repo` (default: this checkout)."
+    params = {k: portable_path(v) if isinstance(v, str) and os.path.isabs(v) else v for k, v in params.items()}
+    return RunManifest(params=params, git=git_state(Path(repo) if repo is not None else REPO_ROOT))

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute
 import pyarrow.csv as pacsv
 
-from .core import atomic_write, cache_dir, data_dir as resolve_data_dir, data_dir_origin, file_digest, write_json
+from .core import atomic_write, cache_dir, data_dir as resolve_data_dir, data_dir_origin, file_digest, portable_path, write_json
 from .report import report_label
 
 # %% auto #0
@@ -95,7 +95,7 @@ _ML20M_SHA = {  # one copy only, consistent with the README; ratings.csv unknown
 }
 def _sha(d: dict[str, str]) -> dict[str, str]: return {k: f"sha256:{v}" for k, v in d.items()}
 
-# %% ../nbs/01_data.ipynb #df57a505
+# %% ../nbs/01_data.ipynb #59981f38
 _CSV_FILES = {"ratings": "ratings.csv", "items": "movies.csv"}
 DATASETS: dict[str, DatasetInfo] = {d.name: d for d in [
     DatasetInfo("ml-100k", GROUPLENS + "ml-100k.zip", "md5:0e33842e24a9c977be4e0107933c0723", 4.9, "ml-100k",
@@ -206,8 +206,9 @@ def verify_folder(info: DatasetInfo, folder: str | os.PathLike, verify: bool = T
             if got != want:
                 msg = (f"{info.name}: checksum mismatch for {p}\n  expected {kind} {want}\n  actual   {kind} {got}")
                 if verify:
-                    raise ChecksumError(msg + "\nThe file differs from the official one. Re-download it, or pass "
-                                        "verify=False to load a copy known to differ (this is recorded in the report).")
+                    raise ChecksumError(msg + "\nThe file differs from the official one. Re-download it; or, to load a copy known to "
+                                        "differ (recorded in every report), pass verify=False in Python or --no-verify to "
+                                        "`python -m movierec_nb.reproduce`.")
                 src.warnings.append(f"{info.name}: {fname} differs from the official file and was loaded with "
                                     f"verify=False ({kind} {got[:12]}…, expected {want[:12]}…)")
         src.files.append(entry)
@@ -242,24 +243,26 @@ def extract_archive(archive: str | os.PathLike, dest: str | os.PathLike, info: D
                                   "Delete it and download again.") from e
     return target
 
-# %% ../nbs/01_data.ipynb #f92fa46c
-def download_movielens(name: str, data_dir: str | os.PathLike | None = None, progress: bool = True,
-                       info: DatasetInfo | None = None) -> Path:
-    "Download `name` from GroupLens into `data_dir`, verify the archive checksum, extract; return the dataset folder."
+# %% ../nbs/01_data.ipynb #46b5ce16
+def download_movielens(name: str, # a registry name
+                       data_dir: str | os.PathLike | None = None, # root of the dataset folders (created only once the archive is verified)
+                       progress: bool = True, # pooch's progress bar
+                       info: DatasetInfo | None = None, # a registry entry to use instead of `name`'s (tests)
+                      ) -> Path:
+    "Download `name` from GroupLens, verify the archive checksum, extract into `data_dir`; return the dataset folder."
     import pooch
     info = info or dataset_info(name)
     root = resolve_data_dir(data_dir)
-    root.mkdir(parents=True, exist_ok=True)
-    downloads = root / ".downloads"
-    try:
-        archive = pooch.retrieve(info.url, known_hash=info.archive_hash, fname=f"{info.name}.zip",
-                                 path=downloads, progressbar=progress)
-    except ValueError as e:  # pooch reports a hash mismatch as ValueError
-        raise ChecksumError(f"{info.name}: downloaded archive from {info.url} failed its checksum: {e}") from e
-    except Exception as e:
-        raise DatasetNotFoundError(f"{info.name}: could not download {info.url} ({type(e).__name__}: {e}). "
-                                   f"Without network, put the extracted official files in {root / info.folder}.") from e
-    return extract_archive(archive, root, info)
+    with tempfile.TemporaryDirectory(prefix="movierec-download-") as tmp:   # nothing is created where the download fails
+        try:
+            archive = pooch.retrieve(info.url, known_hash=info.archive_hash, fname=f"{info.name}.zip", path=tmp, progressbar=progress)
+        except ValueError as e:  # pooch reports a hash mismatch as ValueError
+            raise ChecksumError(f"{info.name}: downloaded archive from {info.url} failed its checksum: {e}") from e
+        except Exception as e:
+            raise DatasetNotFoundError(f"{info.name}: could not download {info.url} ({type(e).__name__}: {e}). "
+                                       f"Without network, put the extracted official files in {root / info.folder}.") from e
+        root.mkdir(parents=True, exist_ok=True)
+        return extract_archive(archive, root, info)
 
 # %% ../nbs/01_data.ipynb #094b3999
 RATING_DTYPES = {"user_id": "int32", "item_id": "int32", "rating": "float32", "timestamp": "int64"}
@@ -490,7 +493,7 @@ class Ratings:
     def __repr__(self) -> str:
         state = "verified" if self.source.verified else "NOT fully verified"
         return (f"Ratings({self.name!r}: {self.n_ratings:,} ratings, {self.n_users:,} users, {self.n_items:,} rated of "
-                f"{len(self.items):,} movies; {state}; {self.source.path})")
+                f"{len(self.items):,} movies; {state}; {portable_path(self.source.path)})")
 
 # %% ../nbs/01_data.ipynb #b8869b17
 LOADER_VERSION = 1   # bump when parsing changes: it invalidates every parsed-frame cache entry
@@ -538,8 +541,8 @@ def _parse_folder(info: DatasetInfo, folder: Path) -> dict[str, pd.DataFrame | N
     return {"ratings": ratings, "items": items, "users": users}
 
 def _find_folder(info: DatasetInfo, data_dir: Any, path: Any, download: bool, progress: bool) -> Path:
-    if path not in (None, ""):
-        folder = Path(path).expanduser().resolve()
+    if path not in (None, ""):   # a relative path names a folder under the data root
+        folder = (resolve_data_dir(data_dir) / Path(path).expanduser()).resolve()
         if not folder.is_dir():
             raise DatasetNotFoundError(f"{info.name}: folder {folder} (the path parameter) does not exist; " + _how_to_get(info))
         return folder
@@ -557,7 +560,7 @@ def _find_folder(info: DatasetInfo, data_dir: Any, path: Any, download: bool, pr
 # %% ../nbs/01_data.ipynb #59559683
 def load_movielens(name: str, # a registry name: ml-100k, ml-1m, ml-latest-small, ml-20m, ml-25m
                    data_dir: str | os.PathLike | None = None, # root of the dataset folders (None: $MOVIEREC_DATA_DIR, then the user cache)
-                   *, path: str | os.PathLike | None = None, # the dataset folder itself (e.g. a subset such as ml-1m-partial)
+                   *, path: str | os.PathLike | None = None, # the dataset folder itself, absolute or under the data root (e.g. ml-1m-partial)
                    verify: bool = True, # False loads files whose checksum differs (recorded and warned)
                    download: bool = True, # fetch a missing release from GroupLens
                    cache: bool = True, # read and write the parsed-frame cache
@@ -565,7 +568,8 @@ def load_movielens(name: str, # a registry name: ml-100k, ml-1m, ml-latest-small
                   ) -> Ratings:
     """Load MovieLens release `name` into canonical frames, verifying every file read.
 
-    `path` names the dataset folder itself (e.g. a subset such as ml-1m-partial); otherwise the folder is
+    `path` names the dataset folder itself (e.g. a subset such as ml-1m-partial; a relative path is taken under the
+    data root, so a command line can name it without an absolute path); otherwise the folder is
     `<data_dir>/<name>`, downloaded from GroupLens when missing and `download` is true. `verify=False` loads
     files whose checksum differs from the official one; this is recorded in `.source` and warned about."""
     info = dataset_info(name)
@@ -659,7 +663,7 @@ def _synthetic_ratings(rng: np.random.Generator, n_users: int, n_items: int, n_r
     ts = ustart[users] + rng.random(len(users)) * uspan[users]
     return {"users": users, "items": items, "rating": rating, "timestamp": (np.floor(ts / quantum[users]) * quantum[users]).astype(np.int64)}
 
-# %% ../nbs/01_data.ipynb #20962643
+# %% ../nbs/01_data.ipynb #5f77c423
 def _synthetic_items(rng: np.random.Generator, n_items: int, fmt: str) -> pd.DataFrame:
     "Movie IDs, titles (with commas, quotes and latin-1 characters), years and 1-3 genres in the release's vocabulary."
     ids = (np.arange(1, n_items + 1) if fmt != "ml-latest"
@@ -690,7 +694,7 @@ def _synthetic_users(rng: np.random.Generator, n_users: int, fmt: str) -> pd.Dat
         "occupation": pd.Categorical(np.array(occ_names, dtype=object)[rng.integers(0, len(occ_names), n_users)]),
         "zip": pd.array([f"{z:05d}" for z in rng.integers(1000, 99999, n_users)], dtype="string")})
 
-# %% ../nbs/01_data.ipynb #0d9d04db
+# %% ../nbs/01_data.ipynb #8b3bfbde
 def synthetic_frames(n_users: int, # users (each gets at least `min_per_user` ratings)
                      n_items: int, # movies in the catalogue (some are never rated)
                      n_ratings: int, # ratings in all
@@ -861,7 +865,7 @@ def plot_overview(data: Ratings, by: str = "movies") -> Any:
     fig.tight_layout()
     return fig
 
-# %% ../nbs/01_data.ipynb #cc5350ef
+# %% ../nbs/01_data.ipynb #fa82f774
 def load_chapter_data(dataset: str = "synthetic", # "synthetic" or a registry name
                       data_dir: Any = None, # root of the dataset folders (None: $MOVIEREC_DATA_DIR, then the user cache)
                       path: Any = None, # an explicit dataset folder (overrides data_dir)

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .baselines import make_model
+from .core import report_progress
 from .data import plot_genre_distribution, plot_rating_distribution
 from .metrics import FullCatalogue, SampledCandidates, evaluate_many, sampled_ranks
 from .report import ChapterSettings
@@ -152,7 +153,7 @@ def plot_protocols(mean: pd.DataFrame, std: pd.DataFrame, ax: Any = None, title:
     ax.set(ylabel="HR@10", title=title or "sampled vs full-catalogue HR@10"); ax.legend()
     return ax
 
-# %% ../nbs/06_experiments.ipynb #393d2b82
+# %% ../nbs/06_experiments.ipynb #8f4a9708
 def run_seeds(run: Any, # the chapter's `report.ChapterRun`
               ratings: pd.DataFrame, # the chapter's ratings
               make_net: Callable[[int, int], Any], # the paper's network
@@ -160,8 +161,11 @@ def run_seeds(run: Any, # the chapter's `report.ChapterRun`
               name: str, # the network's row name
              ) -> tuple[list[dict[str, Any]], pd.DataFrame, pd.DataFrame]:
     "Every seed of `settings` through `implicit_loo_run`; the runs and the mean and std over seeds."
+    runs = []
     with run.timed("seeds"):
-        runs = [implicit_loo_run(ratings, make_net, settings, seed=s, name=name) for s in settings.seeds]
+        for k, s in enumerate(settings.seeds, 1):
+            report_progress("seed", f"seed {k}/{len(settings.seeds)}")
+            runs.append(implicit_loo_run(ratings, make_net, settings, seed=s, name=name))
     return (runs, *summarise(runs))
 
 def plot_used_data(data: Any, settings: NCFSettings) -> Any:
@@ -172,7 +176,7 @@ def plot_used_data(data: Any, settings: NCFSettings) -> Any:
     plot_genre_distribution(used, ax=ax[0]); plot_rating_distribution(used, ax=ax[1]); fig.tight_layout()
     return fig
 
-# %% ../nbs/06_experiments.ipynb #be774041
+# %% ../nbs/06_experiments.ipynb #fdb7f42d
 def plot_results(runs: list[dict[str, Any]], mean: pd.DataFrame, std: pd.DataFrame, name: str, label: str) -> Any:
     "HR@K of the network and three baselines, its HR@10 by user activity, and sampled vs full-catalogue HR@10 of every model."
     import matplotlib.pyplot as plt

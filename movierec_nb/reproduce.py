@@ -6,22 +6,31 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import shutil
+import signal
+import socket
 import sys
+import tempfile
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
-from .core import ENV_THREADS, THREAD_VARS, data_dir as resolve_data_dir, git_state, numeric_threads, write_json
-from .report import report_label
+from .core import (ENV_DATA_DIR, ENV_PROGRESS, ENV_THREADS, THREAD_VARS, data_dir as resolve_data_dir, git_state,
+                              numeric_threads, portable_path, write_json)
+from .report import check_value, report_label
 
 # %% auto #0
-__all__ = ['PROFILES', 'PAPER_NOTEBOOKS', 'REPO', 'SUMMARY_RUN', 'ORCHESTRATION', 'Run', 'plan', 'select', 'parse_overrides',
-           'with_params', 'code_fingerprint', 'data_fingerprint', 'run_stamp', 'stamp_path', 'is_up_to_date',
-           'ChapterFailed', 'export_html', 'add_header', 'execute', 'run_all', 'parser', 'main']
+__all__ = ['PROFILES', 'PAPER_NOTEBOOKS', 'REPO', 'SUMMARY_RUN', 'SETTINGS', 'SHARED_PARAMS', 'ORCHESTRATION', 'Run', 'plan',
+           'select', 'parse_overrides', 'declared', 'with_params', 'check_params', 'code_fingerprint',
+           'data_fingerprint', 'run_stamp', 'stamp_path', 'is_up_to_date', 'ReportLocked', 'check_unlocked',
+           'report_lock', 'ChapterFailed', 'export_html', 'signals_deferred', 'finish_notebook', 'execute',
+           'ProgressBoard', 'ProgressPrinter', 'Interrupted', 'run_all', 'mark_summary_stale', 'parser', 'main', 'cli']
 
 # %% ../nbs/20_reproduce.ipynb #6f8c9bbf
 PROFILES = ("test", "quick", "paper")
@@ -48,15 +57,14 @@ SUMMARY_RUN = Run("summary", "08_summary.ipynb", "all", reads_reports=True)
 
 # %% ../nbs/20_reproduce.ipynb #9ccff435
 def _run(chapter: str, notebook: str, dataset: str, variant: str | None = None, **params: Any) -> Run:
-    "A run of `notebook` on `dataset` (a registry name, or `path=` a local folder), labelled as the chapter labels it."
+    "A run of `notebook` on `dataset` (a registry name, or `path=` a folder under the data root), labelled as the chapter labels it."
     folder = Path(params["path"]).name if params.get("path") else dataset
     return Run(chapter, notebook, report_label(dataset, params.get("path"), variant), dict(dataset=dataset, **params), needs=(folder,))
 
-def plan(profile: str, data_root: Path | None = None) -> list[Run]:
+def plan(profile: str) -> list[Run]:
     "Every run of `profile`, in order; the summary last."
     if profile not in PROFILES: raise ValueError(f"unknown profile {profile!r}; valid: {', '.join(PROFILES)}")
-    root = Path(data_root) if data_root is not None else resolve_data_dir()
-    half = dict(path=str(root / "ml-1m-partial"), verify=False)                   # the ml-1m half, as ml-1m
+    half = dict(path="ml-1m-partial", verify=False)        # the ml-1m half, as ml-1m: a folder under the data root
     def paper(key, dataset, **kw): return _run(key, PAPER_NOTEBOOKS[key], dataset, **kw)
     if profile == "test":
         return [Run("data", "01_data.ipynb", "synthetic", dict(dataset="synthetic")),
@@ -75,7 +83,7 @@ def plan(profile: str, data_root: Path | None = None) -> list[Run]:
     if profile == "paper": runs += [paper("zeng-embedding", "ml-25m"), paper("wang-ncf", "ml-20m")]
     return runs + [SUMMARY_RUN]
 
-# %% ../nbs/20_reproduce.ipynb #ed2b4928
+# %% ../nbs/20_reproduce.ipynb #7f46395c
 def select(runs: list[Run], chapters: list[str] | None = None, labels: list[str] | None = None) -> list[Run]:
     "The runs of `chapters` (None: all) on `labels` (None: all), plus the runs that read the reports; an error names the choices."
     chosen = [r for r in runs if r.reads_reports or ((not chapters or r.chapter in chapters) and (not labels or r.label in labels))]
@@ -86,23 +94,51 @@ def select(runs: list[Run], chapters: list[str] | None = None, labels: list[str]
     return chosen
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
-    "`NAME=VALUE` strings -> parameters (VALUE parsed as JSON, else kept as a string)."
+    "`NAME=VALUE` strings -> parameters: VALUE parsed as JSON, else kept as a string (but broken JSON is an error)."
     out = {}
     for item in items:
         name, eq, value = item.partition("=")
         if not eq or not name.isidentifier(): raise ValueError(f"--set expects NAME=VALUE, got {item!r}")
         try: out[name] = json.loads(value)
-        except json.JSONDecodeError: out[name] = value
+        except json.JSONDecodeError as e:
+            if value.strip()[:1] in ("[", "{", '"'): raise ValueError(f"--set {name}: {value!r} is not valid JSON ({e.msg})") from None
+            out[name] = value
     return out
 
-def with_params(runs: list[Run], params: dict[str, Any]) -> list[Run]:
-    "The paper chapters' runs with `params` added, after checking each notebook declares them."
+def declared(notebook: str) -> set[str]:
+    "The parameters a chapter's `parameters` cell declares (papermill reads them)."
     import papermill as pm
-    for nb in sorted({r.notebook for r in runs if r.chapter in PAPER_NOTEBOOKS}):
-        declared = set(pm.inspect_notebook(str(REPO / "nbs" / nb)))
-        if set(params) - declared:
-            raise ValueError(f"--set: {nb} has no parameter(s) {sorted(set(params) - declared)}; its parameters: {', '.join(sorted(declared))}")
-    return [replace(r, params={**r.params, **params}) if r.chapter in PAPER_NOTEBOOKS else r for r in runs]
+    return set(pm.inspect_notebook(str(REPO / "nbs" / notebook)))
+
+def with_params(runs: list[Run], params: dict[str, Any]) -> list[Run]:
+    "The runs with each of `params` added where the chapter declares it; a parameter no selected chapter declares is an error."
+    if not params: return runs
+    names = {r.notebook: declared(r.notebook) for r in runs if not r.reads_reports}
+    for k in params:
+        if not any(k in d for d in names.values()):
+            raise ValueError(f"--set {k}: no selected chapter has a parameter {k!r} (" + "; ".join(
+                f"{nb.removesuffix('.ipynb')}: {', '.join(sorted(d))}" for nb, d in sorted(names.items())) + ")")
+    return [replace(r, params={**r.params, **{k: v for k, v in params.items() if k in names.get(r.notebook, ())}}) for r in runs]
+
+# %% ../nbs/20_reproduce.ipynb #8f7e208a
+SETTINGS = {"baselines": "movierec_nb.baselines:BaselinesSettings", "zeng-embedding": "movierec_nb.experiments:NCFSettings",
+            "wang-ncf": "movierec_nb.models.wang_ncf:WangSettings", "kanyuch-deepcf": "movierec_nb.models.kanyuch_deepcf:KanyuchSettings",
+            "aam-hybrid": "movierec_nb.models.aam_hybrid:AamSettings", "liu-survey": "movierec_nb.models.liu_survey:LiuSettings"}
+SHARED_PARAMS = {"dataset": str, "path": str | None, "data_dir": str | None, "verify": bool, "seed": int | None, "device": str | None}
+
+def check_params(runs: list[Run], profile: str) -> None:
+    "Raise a `ValueError` naming the run and the parameter if a run's parameters do not make valid settings."
+    import dataclasses
+    for r in runs:
+        try:
+            for k, v in r.params.items():
+                if k in SHARED_PARAMS: check_value(k, v, SHARED_PARAMS[k])
+            if r.chapter in SETTINGS:
+                module, name = SETTINGS[r.chapter].split(":")
+                cls = getattr(importlib.import_module(module), name)
+                fields = {f.name for f in dataclasses.fields(cls)}
+                cls.for_profile(profile, **{k: v for k, v in r.params.items() if k in fields})
+        except ValueError as e: raise ValueError(f"{r.chapter}/{r.label}: {e}") from None
 
 # %% ../nbs/20_reproduce.ipynb #b7c406df
 ORCHESTRATION = ("reproduce.py", "bench.py", "readme.py", "_modidx.py")   # modules no chapter's numbers depend on
@@ -142,6 +178,48 @@ def is_up_to_date(run: Run, reports: Path, profile: str, stamp: dict[str, Any]) 
     sp, out = stamp_path(run, reports, profile), run.report(reports, profile)
     return out.exists() and out.with_suffix(".html").exists() and sp.exists() and json.loads(sp.read_text()) == stamp
 
+# %% ../nbs/20_reproduce.ipynb #214e948a
+class ReportLocked(RuntimeError):
+    "Another run is writing this report."
+
+def _lock_owner(lock: Path) -> dict[str, Any] | None:
+    try: return json.loads(lock.read_text())
+    except (OSError, ValueError): return None
+
+def _alive(owner: dict[str, Any]) -> bool:
+    "Is the lock's owner still running? (on another host we cannot tell, so yes)"
+    if owner.get("host") != socket.gethostname(): return True
+    try: os.kill(int(owner["pid"]), 0)
+    except ProcessLookupError: return False
+    except (PermissionError, KeyError, ValueError, TypeError): return True
+    return True
+
+def check_unlocked(report: Path) -> None:
+    "Raise `ReportLocked` if a live run holds `report`'s lock."
+    owner = _lock_owner(report.with_suffix(".lock"))
+    if owner is not None and owner.get("pid") != os.getpid() and _alive(owner):
+        raise ReportLocked(f"another run (pid {owner.get('pid')} on {owner.get('host')}, started {owner.get('started')}) is writing "
+                           f"{portable_path(report)}; wait for it, or delete {report.with_suffix('.lock').name} if that process is gone")
+
+# %% ../nbs/20_reproduce.ipynb #748c9a28
+@contextmanager
+def report_lock(report: Path) -> Iterator[None]:
+    "Hold `<report>.lock` for the block; a live owner raises `ReportLocked`, a stale lock is taken over."
+    lock = report.with_suffix(".lock")
+    me = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    for _ in range(3):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            break
+        except FileExistsError:
+            check_unlocked(report)
+            lock.unlink(missing_ok=True)          # stale: its process is gone
+    else: raise ReportLocked(f"could not take the lock {lock}")
+    with os.fdopen(fd, "w") as f: json.dump(me, f)
+    try: yield
+    finally:
+        if (_lock_owner(lock) or {}).get("pid") == os.getpid(): lock.unlink(missing_ok=True)
+
 # %% ../nbs/20_reproduce.ipynb #cacc25e8
 class ChapterFailed(RuntimeError):
     "A chapter notebook raised while being executed for a report."
@@ -170,57 +248,131 @@ def _promote(stage: Path, dest: Path) -> None:
         os.replace(f, target)
     shutil.rmtree(stage)
 
-def add_header(notebook: Path, metrics: Path) -> None:
-    "Put the report's header (from its saved `Report`) after the notebook's title, and name it for browsers: paper · dataset · profile."
+@contextmanager
+def signals_deferred() -> Iterator[None]:
+    "Hold Ctrl-C and SIGTERM until the block is done (in the main thread; elsewhere a plain block)."
+    held = threading.current_thread() is threading.main_thread()
+    if held: signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try: yield
+    finally:
+        if held: signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+
+# %% ../nbs/20_reproduce.ipynb #1dc3349b
+def finish_notebook(notebook: Path, metrics: Path, run: Run, final: Path) -> None:
+    "Put the report's header after the title, title it paper · dataset · profile, and keep only relative paths in papermill's record."
     import nbformat
     from movierec_nb.report import Report, report_header
     nb, report = nbformat.read(notebook, as_version=4), Report.load(metrics)
-    nb.cells.insert(1 if nb.cells and nb.cells[0].cell_type == "markdown" else 0, nbformat.v4.new_markdown_cell(report_header(report)))
+    header = report_header(report, nb.metadata.get("papermill", {}).get("duration"))
+    nb.cells.insert(1 if nb.cells and nb.cells[0].cell_type == "markdown" else 0, nbformat.v4.new_markdown_cell(header))
     nb.metadata["title"] = f"{report.paper} · {report.label} · {report.profile}"
+    pm = nb.metadata.setdefault("papermill", {})
+    pm.update(input_path=f"nbs/{Path(run.notebook).name}", output_path=portable_path(final))
     nbformat.write(nb, notebook)
 
-# %% ../nbs/20_reproduce.ipynb #c32b3261
-def _papermill(run: Run, partial: Path, params: dict[str, Any], kernel: str, progress: bool) -> None:
-    "papermill's execution of `run` into `partial`, with the kernel keeping its inline figures."
+def _papermill(run: Run, partial: Path, params: dict[str, Any], kernel: str, progress_file: Path | None) -> None:
+    "papermill's execution of `run` into `partial`: inline figures, a quiet kernel, progress events to `progress_file`."
     import papermill as pm
-    backend = os.environ.pop("MPLBACKEND", None)   # e.g. Agg in CI: the kernel must keep its inline backend, or figures vanish
+    saved = {k: os.environ.pop(k, None) for k in ("MPLBACKEND", ENV_PROGRESS)}   # e.g. Agg in CI: the kernel keeps its inline figures
+    if progress_file is not None: os.environ[ENV_PROGRESS] = str(progress_file)
     try:
         pm.execute_notebook(REPO / "nbs" / run.notebook, partial, parameters=params, kernel_name=kernel, cwd=str(REPO / "nbs"),
-                            progress_bar=progress)
+                            progress_bar=False, extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
     except pm.PapermillExecutionError as e:
         raise ChapterFailed(f"{run.notebook} ({run.label}, {params['profile']}) failed in cell {e.exec_count}: {e.ename}: {e.evalue}") from None
     finally:
-        if backend is not None: os.environ["MPLBACKEND"] = backend
+        os.environ.pop(ENV_PROGRESS, None)
+        os.environ.update({k: v for k, v in saved.items() if v is not None})
 
-def execute(run: Run, profile: str, reports: Path, data_root: Path | None = None, kernel: str = "python3",
-            progress: bool = True, stamp: dict[str, Any] | None = None) -> Path:
-    "Execute `run` with papermill into its report path (atomically), add the header, export HTML, save `stamp`; return the report path."
+# %% ../nbs/20_reproduce.ipynb #d86d1824
+def execute(run: Run, profile: str, reports: Path, kernel: str = "python3", stamp: dict[str, Any] | None = None,
+            progress_file: Path | None = None) -> Path:
+    "Execute `run` with papermill into its report path (atomically, under its lock), add the header, export HTML, save `stamp`."
     out = run.report(reports, profile)
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial, failed = out.with_suffix(".partial.ipynb"), out.with_suffix(".failed.ipynb")
-    stage, stage_failed = out.with_suffix(".partial"), out.with_suffix(".failed")
-    shutil.rmtree(stage, ignore_errors=True); stage.mkdir()   # a killed run may have left one
-    params = dict(run.params, profile=profile, report_dir=str(stage.resolve()))
-    if run.reads_reports: params["reports"] = str(reports.resolve())
-    if data_root is not None and "data_dir" not in params and not run.reads_reports: params["data_dir"] = str(data_root)
+    tag = f"partial-{os.getpid()}"
+    partial, stage = out.with_name(f"{out.stem}.{tag}.ipynb"), out.with_name(f"{out.stem}.{tag}")
+    failed, stage_failed = out.with_suffix(".failed.ipynb"), out.with_suffix(".failed")
+    nbs = REPO / "nbs"
+    params = dict(run.params, profile=profile, report_dir=os.path.relpath(stage.resolve(), nbs))
+    if run.reads_reports: params["reports"] = os.path.relpath(reports.resolve(), nbs)
     metrics = stage / f"{run.label}-{profile}.metrics.json"
-    try:
-        _papermill(run, partial, params, kernel, progress)
-        if not metrics.exists():
-            saved = sorted(p.name for p in stage.glob("*.metrics.json"))
-            raise ChapterFailed(f"{run.notebook} ({run.label}, {profile}) saved no report {metrics.name} (saved: {saved or 'nothing'})")
-        add_header(partial, metrics)
-    except BaseException as e:
-        _set_aside(partial, failed, stage, stage_failed)
-        if isinstance(e, ChapterFailed): raise ChapterFailed(f"{e}\npartial output kept in {failed}") from None
-        raise
-    _promote(stage, out.parent)
-    os.replace(partial, out)
-    export_html(out)
-    if stamp is not None: write_json(stamp_path(run, reports, profile), stamp)
+    with report_lock(out):
+        shutil.rmtree(stage, ignore_errors=True); stage.mkdir()
+        try:
+            _papermill(run, partial, params, kernel, progress_file)
+            if not metrics.exists():
+                saved = sorted(p.name for p in stage.glob("*.metrics.json"))
+                raise ChapterFailed(f"{run.notebook} ({run.label}, {profile}) saved no report {metrics.name} (saved: {saved or 'nothing'})")
+            finish_notebook(partial, metrics, run, out)
+        except BaseException as e:
+            _set_aside(partial, failed, stage, stage_failed)
+            if isinstance(e, ChapterFailed): raise ChapterFailed(f"{e}\npartial output kept in {portable_path(failed)}") from None
+            raise
+        with signals_deferred():
+            _promote(stage, out.parent)
+            os.replace(partial, out)
+            export_html(out)
+            if stamp is not None: write_json(stamp_path(run, reports, profile), stamp)
     return out
 
+# %% ../nbs/20_reproduce.ipynb #89498a6c
+@dataclass
+class ProgressBoard:
+    "The latest progress events of the running chapters, read from their event files."
+    files: dict[str, Path] = field(default_factory=dict)           # run name -> its event file
+    state: dict[str, dict[str, str]] = field(default_factory=dict)
+    _read: dict[str, int] = field(default_factory=dict)
+
+    def poll(self) -> bool:
+        "Read the new events; True if something changed."
+        changed = False
+        for name, f in list(self.files.items()):
+            try: lines = f.read_text(encoding="utf-8").splitlines()
+            except OSError: continue
+            for line in lines[self._read.get(name, 0):]:
+                _, kind, text = (line.split("\t") + ["", ""])[:3]
+                s = self.state.setdefault(name, {})
+                if kind in ("phase", "seed", "task"): s.pop("epoch", None)
+                if kind == "phase": s.pop("seed", None); s.pop("task", None)
+                s[kind], changed = text, True
+            self._read[name] = len(lines)
+        return changed
+
+    def line(self) -> str:
+        "One line: each running chapter with its phase, seed or task, and epoch."
+        return " | ".join(f"{n}: " + " · ".join(s[k] for k in ("phase", "seed", "task", "epoch") if k in s)
+                          for n, s in self.state.items() if n in self.files)
+
+# %% ../nbs/20_reproduce.ipynb #c99e0fab
+class ProgressPrinter(threading.Thread):
+    "A thread that polls a `ProgressBoard` every second and shows its line (in place on a terminal; every 30 s in a log)."
+    def __init__(self, board: ProgressBoard, interval: float = 1.0, log_every: float = 30.0):
+        super().__init__(daemon=True)
+        self.board, self.interval, self.log_every, self.stopped, self._last = board, interval, log_every, threading.Event(), 0.0
+        self.tty = sys.stdout.isatty()
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.interval):
+            if not self.board.poll() or not self.board.line(): continue
+            if self.tty: print("\r\033[K" + self.board.line()[: shutil.get_terminal_size().columns - 1], end="", flush=True)
+            elif time.monotonic() - self._last >= self.log_every:
+                print("  progress: " + self.board.line(), flush=True); self._last = time.monotonic()
+
+    def stop(self) -> None:
+        "Stop polling and clear the line."
+        self.stopped.set(); self.join(timeout=5)
+        if self.tty: print("\r\033[K", end="", flush=True)
+
 # %% ../nbs/20_reproduce.ipynb #c801bf8c
+class Interrupted(Exception):
+    "The command was interrupted: which runs were stopped, which had finished before."
+    def __init__(self, stopped: list[Run], finished: list[Run]):
+        self.stopped, self.finished = stopped, finished
+        super().__init__("interrupted: stopped " + (", ".join(f"{r.chapter}/{r.label}" for r in stopped) or "nothing")
+                         + " (partial output kept as *.failed.ipynb); finished before: "
+                         + (", ".join(f"{r.chapter}/{r.label}" for r in finished) or "nothing"))
+
 def _previous_wall_time(run: Run, reports: Path, profile: str) -> float:
     "Wall time of the run's previous report; infinite when unknown, so that a new chapter starts early."
     import math
@@ -230,66 +382,75 @@ def _previous_wall_time(run: Run, reports: Path, profile: str) -> float:
 
 def _interrupt_on_sigterm() -> None:
     "Treat SIGTERM like Ctrl-C, so that a terminated run moves its partial output aside too."
-    import signal, threading
     def handler(signum, frame): raise KeyboardInterrupt(f"signal {signum}")
     if threading.current_thread() is threading.main_thread(): signal.signal(signal.SIGTERM, handler)
 
-def _execute_logged(run: Run, profile: str, reports: Path, data_root: Path | None, stamp: dict[str, Any], progress: bool,
-                    k: int, n: int) -> Path:
+def _execute_logged(run: Run, profile: str, reports: Path, stamp: dict[str, Any], progress_file: Path | None, k: int, n: int) -> Path:
     "`execute` with a start and an end line on stdout (a top-level function, so worker processes can run it)."
     _interrupt_on_sigterm()
     t = time.perf_counter()
     print(f"[{k}/{n}] {run.chapter}/{run.label} ({profile}) started", flush=True)
-    out = execute(run, profile, reports, data_root, progress=progress, stamp=stamp)
-    print(f"[{k}/{n}] {run.chapter}/{run.label} done in {time.perf_counter() - t:.1f}s -> {out}", flush=True)
+    out = execute(run, profile, reports, stamp=stamp, progress_file=progress_file)
+    print(f"[{k}/{n}] {run.chapter}/{run.label} done in {time.perf_counter() - t:.1f}s -> {portable_path(out)}", flush=True)
     return out
 
-# %% ../nbs/20_reproduce.ipynb #57c449d3
-def _pool(jobs: list[tuple], n_jobs: int) -> list[tuple[Run, BaseException]]:
-    "Run `_execute_logged(*job)` for every job in `n_jobs` spawned processes; stop starting new ones after a failure."
+# %% ../nbs/20_reproduce.ipynb #a08b438d
+def _stop_workers(ex: Any) -> None:
+    "Send SIGTERM to every live worker of the pool (each stops its chapter, which sets its output aside)."
+    for p in list(getattr(ex, "_processes", {}).values()):
+        try: os.kill(p.pid, signal.SIGTERM)
+        except (ProcessLookupError, OSError): pass
+
+def _pool(jobs: list[tuple], n_jobs: int, board: ProgressBoard) -> tuple[list[tuple[Run, BaseException]], list[Run]]:
+    "Run `_execute_logged(*job)` in `n_jobs` spawned processes; stop starting new ones after a failure. Returns (failures, finished)."
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-    failures = []
-    with ProcessPoolExecutor(n_jobs, mp_context=mp.get_context("spawn")) as ex:
-        queue, running = list(jobs), {}
-        try:
-            while queue or running:
-                while queue and len(running) < n_jobs and not failures:
-                    job = queue.pop(0)
-                    running[ex.submit(_execute_logged, *job)] = job[0]
-                if not running: break
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for f in done:
-                    r = running.pop(f)
-                    if f.exception() is not None: failures.append((r, f.exception()))
-        except KeyboardInterrupt:
-            print("interrupted: the running chapters stop and keep their partial output as *.failed.ipynb; "
-                  "finished reports are complete", file=sys.stderr, flush=True)
-            ex.shutdown(wait=True, cancel_futures=True)
-            raise
-    return failures
+    failures, finished, queue, running = [], [], list(jobs), {}
+    ex = ProcessPoolExecutor(n_jobs, mp_context=mp.get_context("spawn"))
+    try:
+        while queue or running:
+            while queue and len(running) < n_jobs and not failures:
+                job = queue.pop(0)
+                running[ex.submit(_execute_logged, *job)] = job[0]
+                board.files[f"{job[0].chapter}/{job[0].label}"] = job[4]
+            if not running: break
+            done, _ = wait(running, timeout=1.0, return_when=FIRST_COMPLETED)
+            for f in done:
+                r = running.pop(f)
+                board.files.pop(f"{r.chapter}/{r.label}", None)
+                (failures.append((r, f.exception())) if f.exception() is not None else finished.append(r))
+    except KeyboardInterrupt:
+        _stop_workers(ex)
+        ex.shutdown(wait=True, cancel_futures=True)
+        raise Interrupted(list(running.values()), finished) from None
+    ex.shutdown(wait=True)
+    return failures, finished
 
-# %% ../nbs/20_reproduce.ipynb #076f63a9
-def run_all(todo: list[tuple[Run, dict[str, Any]]], profile: str, reports: Path, data_root: Path | None,
-            jobs: int = 1) -> list[tuple[Run, BaseException]]:
-    "Execute (run, stamp) pairs, `jobs` at a time, the longest first; return the failures (run, error)."
+# %% ../nbs/20_reproduce.ipynb #b273c456
+def run_all(todo: list[tuple[Run, dict[str, Any]]], profile: str, reports: Path, jobs: int = 1) -> list[tuple[Run, BaseException]]:
+    "Execute (run, stamp) pairs, `jobs` at a time, the longest first, showing progress; return the failures, or raise `Interrupted`."
     todo = sorted(todo, key=lambda rs: -_previous_wall_time(rs[0], reports, profile))
-    args = [(r, profile, reports, data_root, st, jobs == 1 and sys.stderr.isatty(), k, len(todo)) for k, (r, st) in enumerate(todo, 1)]
-    if jobs > 1: failures = _pool(args, jobs)
-    else:   # in this process: Ctrl-C reaches papermill directly
-        failures = []
-        for a in args:
-            try: _execute_logged(*a)
-            except ChapterFailed as e:
-                failures.append((a[0], e))
-                break
+    events = Path(tempfile.mkdtemp(prefix="movierec-progress-"))
+    args = [(r, profile, reports, st, events / f"{k}.events", k, len(todo)) for k, (r, st) in enumerate(todo, 1)]
+    board = ProgressBoard()
+    printer = ProgressPrinter(board); printer.start()
+    failures, finished = [], []
+    try:
+        if jobs > 1: failures, finished = _pool(args, jobs, board)
+        else:   # in this process: Ctrl-C reaches papermill directly
+            for a in args:
+                board.files = {f"{a[0].chapter}/{a[0].label}": a[4]}
+                try: _execute_logged(*a); finished.append(a[0])
+                except ChapterFailed as e: failures.append((a[0], e)); break
+                except KeyboardInterrupt: raise Interrupted([a[0]], finished) from None
+    finally:
+        printer.stop(); shutil.rmtree(events, ignore_errors=True)
     for r, e in failures: print(f"FAILED {r.chapter}/{r.label}: {e}", file=sys.stderr, flush=True)
-    finished = [r for r, _ in todo if r not in [f for f, _ in failures] and stamp_path(r, reports, profile).exists()]
     not_run = [r for r, _ in todo if r not in finished and r not in [f for f, _ in failures]]
     if failures and not_run: print(f"not run because of the failure: {', '.join(f'{r.chapter}/{r.label}' for r in not_run)}", file=sys.stderr)
     return failures
 
-# %% ../nbs/20_reproduce.ipynb #1c52656a
+# %% ../nbs/20_reproduce.ipynb #88f19986
 def _ensure_data(needs: set[str], root: Path, download: bool) -> dict[str, str]:
     "Missing dataset folders -> why; official releases are downloaded when `download` and online."
     from movierec_nb.data import DATASETS, download_movielens
@@ -312,13 +473,24 @@ def _warn_if_dirty() -> None:
         print(f"WARNING: the working tree has uncommitted changes ({', '.join(g['changed'])}); the reports made now record "
               "dirty: true. Commit first to make reports that a clean checkout reproduces.", file=sys.stderr, flush=True)
 
-def _set_threads(n: int | None) -> int:
-    "The kernels' thread count (`--threads`, else $MOVIEREC_THREADS, else 1), exported for them to inherit."
-    k = numeric_threads(n)
+def _environment(threads: int | None, data_dir: str | None) -> int:
+    "What every kernel inherits: the thread count (`--threads`, else $MOVIEREC_THREADS, else 1) and `--data-dir`."
+    k = numeric_threads(threads)
     os.environ.update({ENV_THREADS: str(k), **{v: str(k) for v in THREAD_VARS}})
+    if data_dir: os.environ[ENV_DATA_DIR] = str(Path(data_dir).expanduser().resolve())
     return k
 
-# %% ../nbs/20_reproduce.ipynb #5d12ffe0
+def mark_summary_stale(reports: Path, profile: str, changed: list[Run]) -> None:
+    "Put a notice at the top of the profile's SUMMARY.md: reports changed after it was built."
+    from movierec_nb.summary import summary_path
+    from movierec_nb.core import atomic_write
+    p = summary_path(reports, profile)
+    if not p.exists() or not changed: return
+    note = ("> **Stale:** an interrupted run changed " + ", ".join(f"{r.chapter}/{r.label}" for r in changed)
+            + " after this summary was built; `make reproduce` rebuilds it.\n\n")
+    with atomic_write(p, encoding="utf-8") as f: f.write(note + p.read_text(encoding="utf-8"))
+
+# %% ../nbs/20_reproduce.ipynb #1813b41e
 def parser() -> argparse.ArgumentParser:
     "The command line of `python -m movierec_nb.reproduce`."
     ap = argparse.ArgumentParser(prog="python -m movierec_nb.reproduce", description="Regenerate reports/ by running the chapters.")
@@ -328,23 +500,24 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--dataset", action="append", help="only runs on this dataset label (repeatable), e.g. ml-100k")
     ap.add_argument("--device", default=None, help="device for the paper chapters: auto, cpu, cuda, cuda:N")
     ap.add_argument("--data-dir", default=None, help="root of the dataset folders (default: $MOVIEREC_DATA_DIR or the user cache)")
+    ap.add_argument("--no-verify", action="store_true", help="load data files whose checksum differs from the official ones (recorded in every report)")
     ap.add_argument("--reports", default=str(REPO / "reports"), help="output folder (default: reports/)")
     ap.add_argument("--jobs", type=int, default=1, help="chapters run at the same time (default 1)")
     ap.add_argument("--threads", type=int, default=None, help="threads of each kernel's numerics (default: $MOVIEREC_THREADS or 1)")
     ap.add_argument("--force", action="store_true", help="run even the reports that are up to date")
     ap.add_argument("--no-download", action="store_true", help="never download a missing official release")
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="overrides",
-                    help="override a parameter of the selected paper chapters (repeatable; VALUE is JSON, else a string), "
+                    help="set a parameter of every selected chapter that has it (repeatable; VALUE is JSON, else a string), "
                          "e.g. --set epochs=4 --set 'seeds=[0]'; recorded in each report's manifest and stamp")
     ap.add_argument("--keep-going", action="store_true", help="skip runs whose data is missing instead of stopping")
+    ap.add_argument("--verbose", action="store_true", help="show the full traceback of an error")
     return ap
 
-# %% ../nbs/20_reproduce.ipynb #07efac25
+# %% ../nbs/20_reproduce.ipynb #2e22e504
 def _selected_runs(a: argparse.Namespace, root: Path) -> list[Run]:
-    "The plan of `a.profile`, selected, overridden and on the requested device; a `SystemExit` names a bad choice."
-    try:
-        runs = with_params(select(plan(a.profile, root), a.chapter, a.dataset), parse_overrides(a.overrides))
-    except ValueError as e: raise SystemExit(f"{e}") from None
+    "The plan of `a.profile`, selected, with `--set`, `--no-verify` and `--device`; a `ValueError` names a bad choice."
+    overrides = parse_overrides(a.overrides) | ({"verify": False} if a.no_verify else {})
+    runs = with_params(select(plan(a.profile), a.chapter, a.dataset), overrides)
     if a.device:
         from movierec_nb.core import pick_device
         pick_device(a.device)   # an unknown or unavailable device fails here, before any run
@@ -361,32 +534,67 @@ def _missing(runs: list[Run], root: Path, a: argparse.Namespace) -> list[Run]:
               + f" (data dir from {where})", file=sys.stderr)
     return missing
 
-# %% ../nbs/20_reproduce.ipynb #418f04c6
-def main(argv: list[str] | None = None) -> int:
-    "Command-line entry point: run the plan of a profile, report what ran, what was skipped and what failed."
-    a = parser().parse_args(argv)
-    if a.jobs < 1: parser().error(f"--jobs must be >= 1, got {a.jobs}")
-    _interrupt_on_sigterm()
-    threads, root, reports = _set_threads(a.threads), resolve_data_dir(a.data_dir), Path(a.reports)
-    runs = _selected_runs(a, root)
-    missing = _missing(runs, root, a)
-    if missing and not a.keep_going:
-        print("stopping: pass --keep-going to run the rest", file=sys.stderr)
-        return 2
-    _warn_if_dirty()
-    t0, data_root, failures, ran, fresh = time.perf_counter(), root if a.data_dir else None, [], 0, 0
+def _check_writable(reports: Path) -> None:
+    "Fail at once, in one line, if the reports folder cannot be written."
+    try:
+        reports.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=reports): pass
+    except OSError as e: raise OSError(f"cannot write reports to {reports}: {e.strerror or e}") from None
+
+# %% ../nbs/20_reproduce.ipynb #d32cc219
+def _waves(runs: list[Run], missing: list[Run], a: argparse.Namespace, reports: Path, root: Path, threads: int) -> tuple[int, int, list]:
+    "Run the chapters, then (if none failed) the runs that read their reports; returns (ran, up to date, failures)."
+    ran, fresh, failures = 0, 0, []
     for wave in ([r for r in runs if not r.reads_reports and r not in missing], [r for r in runs if r.reads_reports]):
         if failures: break   # the summary is made from a complete set only
         stamps = [(r, run_stamp(r, a.profile, root, reports, threads)) for r in wave]
         skipped = [r for r, st in stamps if not a.force and is_up_to_date(r, reports, a.profile, st)]
         todo = [(r, st) for r, st in stamps if r not in skipped]     # runs compare by identity
+        check_params([r for r, _ in todo], a.profile)                 # the runs about to start (the others ran with these values)
+        for r, _ in todo: check_unlocked(r.report(reports, a.profile))
         if skipped: print(f"up to date (skipped; --force reruns): {', '.join(f'{r.chapter}/{r.label}' for r in skipped)}", flush=True)
-        failures += run_all(todo, a.profile, reports, data_root, a.jobs)
+        try: failures += run_all(todo, a.profile, reports, a.jobs)
+        except Interrupted as e:
+            mark_summary_stale(reports, a.profile, e.finished)
+            raise
         ran, fresh = ran + len(todo), fresh + len(skipped)
+    return ran, fresh, failures
+
+def main(argv: list[str] | None = None) -> int:
+    "Command-line entry point: run the plan of a profile, report what ran, what was skipped and what failed."
+    a = parser().parse_args(argv)
+    if a.jobs < 1: parser().error(f"--jobs must be >= 1, got {a.jobs}")
+    _interrupt_on_sigterm()
+    threads, root, reports = _environment(a.threads, a.data_dir), resolve_data_dir(a.data_dir), Path(a.reports)
+    runs = _selected_runs(a, root)
+    _check_writable(reports)
+    missing = _missing(runs, root, a)
+    if missing and not a.keep_going:
+        print("stopping: pass --keep-going to run the rest", file=sys.stderr)
+        return 2
+    _warn_if_dirty()
+    t0 = time.perf_counter()
+    ran, fresh, failures = _waves(runs, missing, a, reports, root, threads)
     if missing: print(f"skipped (missing data): {', '.join(f'{r.chapter}/{r.label}' for r in missing)}")
     print(f"{ran - len(failures)} run(s) in {time.perf_counter() - t0:.1f}s, {fresh} up to date, {len(failures)} failed", flush=True)
+    if missing and not [r for r in runs if r not in missing and not r.reads_reports]:
+        print("nothing ran: every selected run misses its data", file=sys.stderr)
+        return 2
     return 1 if failures else 0
+
+# %% ../nbs/20_reproduce.ipynb #1e84fc5a
+def cli(argv: list[str] | None = None) -> int:
+    "`main` for the command line: one-line errors (exit 2), an interrupt reported in one line (exit 130)."
+    args = sys.argv[1:] if argv is None else argv
+    try: return main(args)
+    except Interrupted as e:
+        print(e, file=sys.stderr, flush=True); return 130
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr, flush=True); return 130
+    except (ValueError, RuntimeError, OSError) as e:
+        if "--verbose" in args: raise
+        print(f"error: {e}", file=sys.stderr, flush=True); return 2
 
 # %% ../nbs/20_reproduce.ipynb #7c01d376
 if __name__ == "__main__" and "ipykernel" not in sys.modules:  # a command, never when run inside Jupyter
-    sys.exit(main())
+    sys.exit(cli())

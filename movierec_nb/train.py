@@ -21,7 +21,7 @@ from torch import nn
 from fastcore.basics import patch
 from tqdm import tqdm
 
-from .core import atomic_write, pick_device, seed_everything
+from .core import atomic_write, pick_device, report_progress, seed_everything
 from .metrics import RatingError, SampledCandidates, evaluate
 from .splits import NegativeSampler, Split, training_pairs
 
@@ -102,7 +102,7 @@ class TensorData:
     def epoch(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return self.users, self.items, self.target
 
-# %% ../nbs/04_train.ipynb #1b6e3d48
+# %% ../nbs/04_train.ipynb #d8086c05
 @dataclass
 class NextItemPairs:
     "Each epoch: every (history row, next movie) positive and `k` fresh uniform negatives the user never rated (labels 1/0)."
@@ -153,7 +153,7 @@ class TorchScorer:
         "Numbers the model scores from: its parameters."
         return sum(p.numel() for p in self.model.parameters())
 
-# %% ../nbs/04_train.ipynb #23b3a371
+# %% ../nbs/04_train.ipynb #08ea80d7
 class HistoryScorer(TorchScorer):
     "`score(users, items)` of a history model (`encode`, `item_out`) from each user's evaluation history (rows offset by `n_samples`)."
     def __init__(self, model: nn.Module, # has `encode(rows)` and `item_out(items)`
@@ -216,7 +216,7 @@ def _make_schedule(cfg: TrainConfig, opt: torch.optim.Optimizer):
     if cfg.schedule == "cosine": return torch.optim.lr_scheduler.CosineAnnealingLR(opt, **{"T_max": cfg.epochs, **kw})
     return None
 
-# %% ../nbs/04_train.ipynb #bcc4d5e9
+# %% ../nbs/04_train.ipynb #a936a918
 class Trainer:
     "The study's single training loop for `forward(users, items)` modules."
     def __init__(self, model: nn.Module, # a network of the study's convention
@@ -242,7 +242,7 @@ class FitState:
     bad: int = 0                                        # epochs since the monitored value last improved
     start: int = 0                                      # the first epoch to run (after a resume)
 
-# %% ../nbs/04_train.ipynb #70a9f917
+# %% ../nbs/04_train.ipynb #1ec7772a
 @patch
 def _train_epoch(self: Trainer, epoch: int, opt: torch.optim.Optimizer, loss_fn: nn.Module) -> float:
     "Train one epoch; return the mean training loss."
@@ -270,7 +270,7 @@ def _train_epoch(self: Trainer, epoch: int, opt: torch.optim.Optimizer, loss_fn:
     if bar is not None: bar.update(n_batches - bar.n); bar.close()
     return float(total) / n
 
-# %% ../nbs/04_train.ipynb #e7db7559
+# %% ../nbs/04_train.ipynb #e6fa9402
 @patch
 def _after_epoch(self: Trainer, st: FitState, row: dict[str, float]) -> None:
     "Step the schedule, keep the best weights and count the epochs without improvement."
@@ -285,7 +285,7 @@ def _after_epoch(self: Trainer, st: FitState, row: dict[str, float]) -> None:
     else:
         st.bad += 1
 
-# %% ../nbs/04_train.ipynb #b72e8803
+# %% ../nbs/04_train.ipynb #13a0bd58
 @patch
 def _save(self: Trainer, epoch: int, st: FitState) -> None:
     "Write `last.pt` (everything needed to resume) and `best.pt` (the best weights), atomically."
@@ -330,6 +330,7 @@ def fit(self: Trainer, resume: bool = False, # continue from `checkpoint_dir/las
         st.rows.append(row)
         self._after_epoch(st, row)
         if self.ckpt is not None: self._save(epoch, st)
+        report_progress("epoch", f"epoch {epoch + 1}/{cfg.epochs}")
         epochs.set_postfix({k: f"{v:.4g}" for k, v in row.items() if k in ("train_loss", cfg.monitor)})
         if cfg.patience and st.bad >= cfg.patience:
             self.stopped_early = True

@@ -55,7 +55,8 @@ def assert_clean_report(notebook: Path, paper: str) -> None:
     import json
     nb = json.loads(Path(notebook).read_text(encoding="utf-8"))
     header = "".join(nb["cells"][1]["source"])
-    assert nb["cells"][1]["cell_type"] == "markdown" and f"| paper | {paper} |" in header and "| wall time |" in header, header[:300]
+    assert nb["cells"][1]["cell_type"] == "markdown" and header.startswith(f"**{paper} · ") and "| wall time |" in header, header[:300]
+    assert "| settings used |" in header and "| provenance |" in header and "| machine |" in header
     for k, cell in enumerate(nb["cells"]):
         for out in cell.get("outputs", []):
             text = json.dumps(out)
@@ -68,7 +69,7 @@ def drop_summary(monkeypatch) -> None:
     "Make `reproduce.plan` leave out the runs that read the other reports (the summary): one kernel start less per call."
     from movierec_nb import reproduce as R
     full = R.plan
-    monkeypatch.setattr(R, "plan", lambda profile, root=None: [r for r in full(profile, root) if not r.reads_reports])
+    monkeypatch.setattr(R, "plan", lambda profile: [r for r in full(profile) if not r.reads_reports])
 
 
 @pytest.fixture
@@ -78,10 +79,11 @@ def no_summary(monkeypatch):
 
 
 TINY_CHAPTER = [
-    ("parameters", 'dataset = "synthetic"\nprofile = "test"\nreport_dir = None\ndata_dir = None\npath = None\nverify = True\nseed = 0'),
+    ("parameters", 'dataset = "synthetic"\nprofile = "test"\nreport_dir = None\ndata_dir = None\npath = None\nverify = True\nseed = 0\nsleep = 0'),
     (None, 'from movierec_nb.report import ChapterRun\n'
            'if dataset not in ("synthetic", "folder"): raise ValueError(f"unknown dataset {dataset!r}; valid: synthetic, folder")\n'
            'run = ChapterRun.start("data", profile, dataset=dataset, path=path, report_dir=report_dir, seed=seed)\n'
+           'import time\nfor k in range(int(sleep * 10)): time.sleep(0.1)\n'
            'run.save({"seed": seed});'),
 ]
 

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_data_chapter_report_in_test_profile(tmp_path):
     assert R.main(["--profile", "test", "--chapter", "data", "--reports", str(tmp_path)]) == 0
     report = tmp_path / "data" / "synthetic-test.ipynb"
-    assert report.exists() and not list(tmp_path.rglob("*.partial.ipynb"))
+    assert report.exists() and not list(tmp_path.rglob("*.partial*")) and not list(tmp_path.rglob("*.lock"))
     r = Report.load(tmp_path / "data" / "synthetic-test.metrics.json")
     assert r.results["summary"]["ratings"] == 20_000 and r.results["summary"]["users"] == 300
     assert sum(r.results["ratings_by_value"].values()) == 20_000
@@ -46,6 +46,7 @@ def test_quick_profile_on_real_data(real_root, tmp_path, no_summary):
     assert_clean_report(tmp_path / "data" / "ml-1m-partial-quick.ipynb", "data")   # the caveat is in the header, not a printed warning
     nb = json.loads((tmp_path / "data" / "ml-1m-partial-quick.ipynb").read_text())
     assert "**Caveat:** ml-1m: ratings.dat differs from the official file" in "".join(nb["cells"][1]["source"])
+    assert nb["metadata"]["papermill"]["parameters"]["path"] == "ml-1m-partial"        # a folder under the data root, not a machine's path
 
 
 def test_missing_data_stops_or_keeps_going(tmp_path, capsys):
@@ -56,22 +57,23 @@ def test_missing_data_stops_or_keeps_going(tmp_path, capsys):
     assert f"missing data for data/ml-100k: {empty / 'ml-100k'} (download it from https://files.grouplens.org/datasets/movielens/ml-100k.zip)" in err
     assert f"{empty / 'ml-1m-partial'} (a local folder only" in err and "--keep-going" in err
     assert R.main(["--profile", "quick", "--reports", str(tmp_path / "r"), "--data-dir", str(empty), "--keep-going",
-                   "--no-download", "--chapter", "data", "--chapter", "wang-ncf"]) == 0
-    out = capsys.readouterr().out
+                   "--no-download", "--chapter", "data", "--chapter", "wang-ncf"]) == 2    # --keep-going, but nothing could run
+    out, err = capsys.readouterr()
     assert "skipped (missing data): data/ml-100k, data/ml-latest-small, data/ml-1m-partial" in out
-    assert "wang-ncf/ml-1m-partial" in out
+    assert "wang-ncf/ml-1m-partial" in out and "nothing ran: every selected run misses its data" in err
+    assert sorted(p.name for p in empty.iterdir()) == []                # and nothing was created in the data folder
 
 
 def test_failed_chapter_keeps_partial_output_and_no_report(tmp_path, tiny_chapter):
     run = R.Run("data", tiny_chapter, "broken", {"dataset": "ml-10k"})
     with pytest.raises(R.ChapterFailed, match=r"tiny.ipynb \(broken, test\) failed in cell .*unknown dataset 'ml-10k'"):
-        R.execute(run, "test", tmp_path, progress=False)
+        R.execute(run, "test", tmp_path)
     assert (tmp_path / "data" / "broken-test.failed.ipynb").exists()
     assert not (tmp_path / "data" / "broken-test.ipynb").exists()
 
 
 def test_unknown_chapter_is_an_error(tmp_path):
-    with pytest.raises(SystemExit, match="chapters: aam-hybrid, baselines, data, kanyuch-deepcf, liu-survey, summary, wang-ncf, zeng-embedding"):
+    with pytest.raises(ValueError, match="chapters: aam-hybrid, baselines, data, kanyuch-deepcf, liu-survey, summary, wang-ncf, zeng-embedding"):
         R.main(["--profile", "test", "--chapter", "nope", "--reports", str(tmp_path)])
 
 
@@ -106,14 +108,14 @@ def test_every_planned_parameter_is_a_notebook_parameter():
     "papermill must parse each chapter's parameters cell fully; a typo in a plan would otherwise pass silently."
     import papermill as pm
     for profile in R.PROFILES:
-        for run in R.plan(profile, ROOT):
+        for run in R.plan(profile):
             declared = set(pm.inspect_notebook(str(ROOT / "nbs" / run.notebook)))
             injected = {"profile", "report_dir"} | ({"reports"} if run.reads_reports else {"data_dir"})
             assert set(run.params) | injected <= declared, (run.notebook, set(run.params) | injected - declared)
 
 
 def test_skip_when_up_to_date_then_force(tmp_path, capsys, monkeypatch, tiny_chapter):
-    monkeypatch.setattr(R, "plan", lambda profile, root=None: [R.Run("data", tiny_chapter, "synthetic", {"dataset": "synthetic"}), R.SUMMARY_RUN])
+    monkeypatch.setattr(R, "plan", lambda profile: [R.Run("data", tiny_chapter, "synthetic", {"dataset": "synthetic"}), R.SUMMARY_RUN])
     def _data_run(reports, *extra): return R.main(["--profile", "test", "--chapter", "data", "--reports", str(reports), *extra])
     assert _data_run(tmp_path) == 0
     report = tmp_path / "data" / "synthetic-test.ipynb"
@@ -139,7 +141,7 @@ def test_skip_when_up_to_date_then_force(tmp_path, capsys, monkeypatch, tiny_cha
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_failing_chapter_stops_with_its_name_and_cell(tmp_path, capfd, monkeypatch, jobs, tiny_chapter):
     broken = R.Run("data", tiny_chapter, "broken", {"dataset": "ml-10k"})
-    monkeypatch.setattr(R, "plan", lambda profile, root=None: [broken, R.SUMMARY_RUN])
+    monkeypatch.setattr(R, "plan", lambda profile: [broken, R.SUMMARY_RUN])
     assert R.main(["--profile", "test", "--reports", str(tmp_path), "--jobs", jobs]) == 1
     err = capfd.readouterr().err
     assert f"FAILED data/broken: {tiny_chapter} (broken, test) failed in cell" in err and "unknown dataset 'ml-10k'" in err
@@ -152,7 +154,7 @@ def _fake_chapter(fail: bool, label: str = "synthetic"):
     import nbformat
     import papermill as pm
     def execute_notebook(nb, out, parameters, **kw):
-        stage = Path(parameters["report_dir"])
+        stage = Path(kw["cwd"]) / parameters["report_dir"]          # injected relative to the kernel's folder, nbs/
         (stage / "figures").mkdir(parents=True, exist_ok=True)
         Report("data", label, "test", results={"hr": "new"}).save(stage / f"{label}-test.metrics.json")
         (stage / "figures" / f"{label}-test-results.png").write_text("new figure")
@@ -170,19 +172,20 @@ def test_failure_after_saving_metrics_keeps_the_previous_ones(tmp_path, monkeypa
     run = R.Run("data", "01_data.ipynb", "synthetic", {"dataset": "synthetic"})
     monkeypatch.setattr(pm, "execute_notebook", _fake_chapter(fail=True))
     with pytest.raises(R.ChapterFailed, match="failed in cell 7: AssertionError: late check"):
-        R.execute(run, "test", tmp_path, progress=False)
+        R.execute(run, "test", tmp_path)
     assert Report.load(folder / "synthetic-test.metrics.json").results == {"hr": "old"}
     assert (folder / "figures" / "synthetic-test-results.png").read_text() == "old figure"
     assert Report.load(folder / "synthetic-test.failed" / "synthetic-test.metrics.json").results == {"hr": "new"}
-    assert not (folder / "synthetic-test.partial").exists()
+    assert not list(folder.glob("*.partial*")) and not list(folder.glob("*.lock"))
     monkeypatch.setattr(pm, "execute_notebook", _fake_chapter(fail=False))
     monkeypatch.setattr(R, "export_html", lambda nb: nb.with_suffix(".html"))
-    assert R.execute(run, "test", tmp_path, progress=False) == folder / "synthetic-test.ipynb"
+    assert R.execute(run, "test", tmp_path) == folder / "synthetic-test.ipynb"
     assert Report.load(folder / "synthetic-test.metrics.json").results == {"hr": "new"}
     assert (folder / "figures" / "synthetic-test-results.png").read_text() == "new figure"
-    assert not (folder / "synthetic-test.partial").exists()
+    assert not list(folder.glob("*.partial*")) and not list(folder.glob("*.lock"))
     nb = json.loads((folder / "synthetic-test.ipynb").read_text())
-    assert "| dataset | synthetic |" in "".join(nb["cells"][1]["source"])   # the header, from the saved report
+    assert "**data · synthetic · test profile**" in "".join(nb["cells"][1]["source"])   # the header, from the saved report
+    assert nb["metadata"]["papermill"]["input_path"] == "nbs/01_data.ipynb" and nb["metadata"]["title"] == "data · synthetic · test"
 
 
 def test_a_report_named_otherwise_than_planned_is_a_failure(tmp_path, monkeypatch):
@@ -190,7 +193,7 @@ def test_a_report_named_otherwise_than_planned_is_a_failure(tmp_path, monkeypatc
     run = R.Run("data", "01_data.ipynb", "ml-100k", {"dataset": "ml-100k"})
     monkeypatch.setattr(pm, "execute_notebook", _fake_chapter(fail=False, label="ml-1m"))
     with pytest.raises(R.ChapterFailed, match=r"saved no report ml-100k-test.metrics.json \(saved: \['ml-1m-test.metrics.json'\]\)"):
-        R.execute(run, "test", tmp_path, progress=False)
+        R.execute(run, "test", tmp_path)
     assert not (tmp_path / "data" / "ml-100k-test.ipynb").exists() and (tmp_path / "data" / "ml-100k-test.failed.ipynb").exists()
 
 
@@ -202,10 +205,10 @@ def test_interrupted_run_leaves_the_previous_report_intact(tmp_path, sig):
     report.write_text("previous good report")
     p = subprocess.Popen([sys.executable, "-m", "movierec_nb.reproduce", "--profile", "test", "--chapter", "data",
                           "--reports", str(tmp_path)], start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    partial = report.with_suffix(".partial.ipynb")
     deadline = time.time() + 120
-    while not partial.exists() and time.time() < deadline and p.poll() is None: time.sleep(0.2)
-    assert partial.exists(), "the run never started writing"
+    while not list(report.parent.glob("*.partial-*.ipynb")) and time.time() < deadline and p.poll() is None: time.sleep(0.2)
+    partial = next(iter(report.parent.glob("*.partial-*.ipynb")), None)
+    assert partial is not None, "the run never started writing"
     time.sleep(2)
     os.killpg(p.pid, getattr(signal, sig))
     p.wait(timeout=120)
@@ -224,16 +227,78 @@ def test_jobs_must_be_positive(tmp_path):
 def test_jobs_run_chapters_in_parallel_processes(tmp_path, capfd, monkeypatch, tiny_chapter):
     runs = [R.Run("data", tiny_chapter, "synthetic", {"dataset": "synthetic"}),
             R.Run("data", tiny_chapter, "synthetic-copy", {"dataset": "folder", "path": "synthetic-copy"})]   # labelled by its folder
-    monkeypatch.setattr(R, "plan", lambda profile, root=None: [*runs, R.SUMMARY_RUN])
+    monkeypatch.setattr(R, "plan", lambda profile: [*runs, R.SUMMARY_RUN])
     assert R.main(["--profile", "test", "--reports", str(tmp_path), "--jobs", "2"]) == 0
     out = capfd.readouterr().out
-    assert out.count("started") == 3 and "3 run(s)" in out         # the two chapters side by side, then the summary
+    assert out.count("(test) started") == 3 and "3 run(s)" in out         # the two chapters side by side, then the summary
     for label in ("synthetic", "synthetic-copy"):
         report = tmp_path / "data" / f"{label}-test.ipynb"
         assert report.exists() and report.with_suffix(".html").exists() and report.with_suffix(".stamp.json").exists()
 
 
-def test_set_rejects_an_unknown_parameter(tmp_path):
-    with pytest.raises(SystemExit, match=r"--set: 13_aam_hybrid.ipynb has no parameter\(s\) \['epoch'\]"):
-        R.main(["--profile", "test", "--paper", "aam-hybrid", "--set", "epoch=3", "--reports", str(tmp_path)])
-    assert not (tmp_path / "aam-hybrid").exists()
+@pytest.mark.parametrize("args,match", [
+    (["--paper", "aam-hybrid", "--set", "epoch=3"], r"--set epoch: no selected chapter has a parameter 'epoch' \(13_aam_hybrid: "),
+    (["--paper", "data", "--set", "epochs=3"], r"--set epochs: no selected chapter has a parameter 'epochs' \(01_data: data_dir"),
+    (["--paper", "wang-ncf", "--set", "epochs=abc"], r"wang-ncf/synthetic: setting 'epochs' must be an integer, got 'abc'"),
+    (["--paper", "aam-hybrid", "--set", "seeds=[0,1"], r"--set seeds: '\[0,1' is not valid JSON"),
+    (["--paper", "kanyuch-deepcf", "--set", "split_scope=per-item"], r"split_scope must be 'global' or 'per-user'"),
+])
+def test_parameters_are_checked_before_any_kernel(tmp_path, args, match):
+    with pytest.raises(ValueError, match=match):
+        R.main(["--profile", "test", "--reports", str(tmp_path), *args])
+    assert not list(tmp_path.iterdir())                             # no kernel started, nothing written
+
+
+def test_command_line_errors_are_one_line(tmp_path, capsys):
+    assert R.cli(["--profile", "test", "--paper", "wang-ncf", "--device", "gpu", "--reports", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == ["error: unknown device 'gpu'; valid: auto, cpu, cuda, mps (or 'cuda:N')"]
+    blocked = tmp_path / "a-file"; blocked.write_text("")
+    assert R.cli(["--profile", "test", "--paper", "data", "--reports", str(blocked / "reports")]) == 2
+    assert capsys.readouterr().err.startswith(f"error: cannot write reports to {blocked / 'reports'}")
+    with pytest.raises(ValueError):                                  # --verbose: the traceback, for debugging
+        R.cli(["--profile", "test", "--paper", "wang-ncf", "--device", "gpu", "--reports", str(tmp_path), "--verbose"])
+
+
+def test_a_second_run_of_a_report_fails_fast_with_the_lock_message(tmp_path, tiny_chapter, monkeypatch, capsys):
+    import time
+    slow = R.Run("data", tiny_chapter, "synthetic", {"dataset": "synthetic", "sleep": 30})
+    code = (f"from pathlib import Path; from movierec_nb import reproduce as R\nR._interrupt_on_sigterm()\n"
+            f"R.execute(R.Run('data', {tiny_chapter!r}, 'synthetic', {{'dataset': 'synthetic', 'sleep': 30}}), 'test', Path({str(tmp_path)!r}))")
+    first = subprocess.Popen([sys.executable, "-c", code])
+    lock = slow.report(tmp_path, "test").with_suffix(".lock")
+    try:
+        deadline = time.time() + 60
+        while not lock.exists() and time.time() < deadline: time.sleep(0.1)
+        assert lock.exists(), "the first run never took its lock"
+        monkeypatch.setattr(R, "plan", lambda profile: [slow])
+        t0 = time.time()
+        assert R.cli(["--profile", "test", "--reports", str(tmp_path)]) == 2
+        assert time.time() - t0 < 15                                  # at once: no kernel was started
+        assert f"error: another run (pid {first.pid} on" in capsys.readouterr().err
+    finally:
+        first.terminate(); first.wait(timeout=60)       # it stops its kernel and sets its output aside
+
+
+def test_sigterm_under_jobs_2_stops_every_chapter_and_replaces_no_report(tmp_path, tiny_chapter):
+    "SIGTERM to the command (not its process group) reaches both running chapters: they stop, and no report is replaced."
+    import signal, time
+    for label in ("a", "b"):
+        (tmp_path / "data").mkdir(exist_ok=True)
+        (tmp_path / "data" / f"{label}-test.ipynb").write_text(f"previous report {label}")
+    runs = ", ".join(f"R.Run('data', {tiny_chapter!r}, {label!r}, {{'dataset': 'folder', 'path': {label!r}, 'sleep': 60}})" for label in "ab")
+    code = (f"import sys; from movierec_nb import reproduce as R\nR.plan = lambda profile: [{runs}, R.SUMMARY_RUN]\n"
+            f"sys.exit(R.cli(['--profile', 'test', '--jobs', '2', '--reports', {str(tmp_path)!r}]))")
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    while len(list((tmp_path / "data").glob("*.partial-*.ipynb"))) < 2 and time.time() < deadline and p.poll() is None: time.sleep(0.2)
+    assert len(list((tmp_path / "data").glob("*.partial-*.ipynb"))) == 2, "both chapters should be running"
+    time.sleep(3)
+    p.send_signal(signal.SIGTERM)
+    out, _ = p.communicate(timeout=120)
+    assert p.returncode == 130, out
+    assert "interrupted: stopped data/a, data/b" in out or "interrupted: stopped data/b, data/a" in out, out
+    for label in ("a", "b"):
+        assert (tmp_path / "data" / f"{label}-test.ipynb").read_text() == f"previous report {label}"
+        assert (tmp_path / "data" / f"{label}-test.failed.ipynb").exists() and not (tmp_path / "data" / f"{label}-test.stamp.json").exists()
+    assert not list((tmp_path / "data").glob("*.partial-*")) and not list((tmp_path / "data").glob("*.lock"))
+    assert not (tmp_path / "SUMMARY-test.md").exists()

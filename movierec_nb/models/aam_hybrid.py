@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 import torch
+from fastcore.basics import patch
 from torch import nn
 
 from ..metrics import FullCatalogue, RatingError, SampledCandidates, evaluate_many, mae, mse, rmse
@@ -20,8 +21,8 @@ from ..train import ExplicitRatings, TorchScorer, TrainConfig, Trainer, rating_v
 
 # %% auto #0
 __all__ = ['USER_FIELDS', 'TABLE8', 'TABLE9', 'QUICK_GRID', 'SideFeatures', 'side_features', 'GenreConv', 'AamHybrid',
-           'plot_architecture', 'fit_aam', 'sensitivity_tasks', 'sensitivity_table', 'AamSettings', 'plot_sensitivity',
-           'middle_is_best']
+           'plot_architecture', 'fit_aam', 'sensitivity_tasks', 'sensitivity_table', 'AamSettings', 'table8_departures',
+           'plot_sensitivity', 'middle_is_best']
 
 # %% ../../nbs/13_aam_hybrid.ipynb #ceb3448a
 USER_FIELDS = ("gender", "age_group", "occupation")
@@ -66,7 +67,7 @@ class GenreConv(nn.Module):
         "(B, n_genres) multi-hot -> (B, dim)."
         return self.proj(self.convs(genres.unsqueeze(1)).amax(dim=2))
 
-# %% ../../nbs/13_aam_hybrid.ipynb #5b414a01
+# %% ../../nbs/13_aam_hybrid.ipynb #7bdf9c94
 class AamHybrid(nn.Module):
     "Demographics + genre-conv tokens -> multi-head self-attention -> LSTM -> residual (or plain) block -> rating."
     def __init__(self, features: SideFeatures, rating_mean: float = 3.5, dim: int = 64, conv_filters: int = 64,
@@ -117,7 +118,7 @@ def _arrow(ax: Any, a: tuple[float, float], b: tuple[float, float]) -> None:
 
 def _n_params(m: nn.Module) -> int: return sum(p.numel() for p in m.parameters())
 
-# %% ../../nbs/13_aam_hybrid.ipynb #0ae5bf3c
+# %% ../../nbs/13_aam_hybrid.ipynb #63d47102
 def plot_architecture(net: AamHybrid, features: SideFeatures) -> Any:
     "Fig. 1 (feature processing) and Fig. 2 (framework) of the paper, with the sizes of `net`."
     import matplotlib.pyplot as plt
@@ -208,7 +209,7 @@ def sensitivity_table(results: dict[str, dict[str, Any]], centre: dict[str, Any]
                          "epochs run": r["epochs_run"], "s/epoch": r["epoch_s"]})
     return pd.DataFrame(rows)
 
-# %% ../../nbs/13_aam_hybrid.ipynb #c95fcabf
+# %% ../../nbs/13_aam_hybrid.ipynb #1c819eff
 QUICK_GRID = {**{k: list(v) for k, v in TABLE9.items()}, "batch_size": [128, 256, 512], "patience": [1, 2, 4]}
 
 @dataclass
@@ -244,9 +245,25 @@ class AamSettings(ChapterSettings):
         unknown = set(self.grid) - set(TABLE9)
         if unknown: raise ValueError(f"grid factors {sorted(unknown)} are not Table 9's; valid: {', '.join(TABLE9)}")
 
-    def centre(self) -> dict[str, Any]:
-        "The configuration the sensitivity study varies: the network's sizes and the training settings."
-        return {k: getattr(self, k) for k in ("dim", "conv_filters", "conv_layers", "kernel_size", "lstm_units", "dropout", "lr", "batch_size", "patience")}
+# %% ../../nbs/13_aam_hybrid.ipynb #35cbdbed
+@patch
+def centre(self: AamSettings) -> dict[str, Any]:
+    "The configuration the sensitivity study varies: the network's sizes and the training settings."
+    return {k: getattr(self, k) for k in ("dim", "conv_filters", "conv_layers", "kernel_size", "lstm_units", "dropout", "lr", "batch_size", "patience")}
+
+@patch
+def departures(self: AamSettings) -> dict[str, tuple[Any, Any]]:
+    "Each setting that differs from Table 8: name -> (ours, Table 8's); the epochs cap against Table 8's 100."
+    table8 = {**TABLE8, "epochs": 100}
+    return {k: (v, table8[k]) for k, v in {**self.centre(), "epochs": self.epochs}.items() if k in table8 and v != table8[k]}
+
+# %% ../../nbs/13_aam_hybrid.ipynb #be7d76b2
+def table8_departures(settings: AamSettings) -> str:
+    "The settings a run changed from Table 8, in words (printed with every claim, so that no reader has to look them up)."
+    d = settings.departures()
+    if not d: return "Table 8 settings"
+    changed = ", ".join(f"{k} {ours:g} (Table 8: {theirs:g})" for k, (ours, theirs) in d.items())
+    return ("Table 8 settings but " if len(d) == 1 else "settings differing from Table 8: ") + changed
 
 # %% ../../nbs/13_aam_hybrid.ipynb #66df6b43
 def plot_sensitivity(table: pd.DataFrame, noise: dict[str, float] | None = None) -> Any:

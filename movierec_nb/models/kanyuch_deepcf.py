@@ -45,7 +45,7 @@ class KanyuchDeepCF(nn.Module):
             if isinstance(m, (nn.Linear, nn.Embedding)): nn.init.xavier_uniform_(m.weight)
             if isinstance(m, nn.Linear) and m.bias is not None: nn.init.zeros_(m.bias)
 
-# %% ../../nbs/12_kanyuch_deepcf.ipynb #d5785832
+# %% ../../nbs/12_kanyuch_deepcf.ipynb #1669ac64
 @patch
 def explain_parts(self: KanyuchDeepCF, users: torch.Tensor, items: torch.Tensor, weights: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     "Strength (B,), attention weights (B, 2) [user preferences, movie characteristics] and predicted rating (B,)."
@@ -85,7 +85,7 @@ def explain(model: KanyuchDeepCF, s: Any, items: pd.DataFrame, user_id: int, k: 
                          "predicted rating": parts["rating"].cpu().numpy()[top], "strength": parts["strength"].cpu().numpy()[top],
                          "user preferences": w[:, 0], "movie characteristics": w[:, 1]})
 
-# %% ../../nbs/12_kanyuch_deepcf.ipynb #1414f097
+# %% ../../nbs/12_kanyuch_deepcf.ipynb #56ce835f
 @dataclass
 class KanyuchSettings(ChapterSettings):
     "Settings of the kanyuch-deepcf experiment: the paper's training, the per-user protocol's threshold, the split's reading."
