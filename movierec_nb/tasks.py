@@ -5,6 +5,7 @@
 # %% ../nbs/09_tasks.ipynb #829c733d
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib
 import inspect
@@ -20,23 +21,54 @@ from tqdm import tqdm
 from .core import atomic_write, file_digest, fix_threads, numeric_threads, report_progress
 
 # %% auto #0
-__all__ = ['resolve_exported', 'task_key', 'run_tasks']
+__all__ = ['resolve_exported', 'portable', 'task_key', 'run_tasks']
 
 # %% ../nbs/09_tasks.ipynb #1d99a4cf
+def _exported(name: str) -> tuple[str, Any]:
+    "The module and the package's object exported under `name`, a name defined in a notebook."
+    from movierec_nb._modidx import d
+    mods = [m for m, syms in d["syms"].items() if f"{m}.{name}" in syms]
+    if not mods:
+        raise ValueError(f"{name} is defined in this notebook but not exported: worker processes import it from the "
+                         "package (mark its cell #| export and run nbdev-export), or run with processes=1")
+    return mods[0], getattr(importlib.import_module(mods[0]), name)
+
 def resolve_exported(fn: Callable[..., Any], # a function, possibly defined in a notebook's `__main__`
                     ) -> Callable[..., Any]:
     "`fn` itself, or for a function defined in a notebook, the package's exported copy of it (after checking both sources agree)."
     if fn.__module__ != "__main__": return fn
-    from movierec_nb._modidx import d
-    name = fn.__qualname__
-    mods = [m for m, syms in d["syms"].items() if f"{m}.{name}" in syms]
-    if not mods:
-        raise ValueError(f"{name} is defined in this notebook but not exported: worker processes import functions from the "
-                         "package (mark its cell #| export and run nbdev-export), or run with processes=1")
-    exported = getattr(importlib.import_module(mods[0]), name)
+    mod, exported = _exported(fn.__qualname__)
     if inspect.getsource(fn).strip() != inspect.getsource(exported).strip():
-        raise ValueError(f"{name}: this notebook's definition differs from {mods[0]}'s; run nbdev-export first")
+        raise ValueError(f"{fn.__qualname__}: this notebook's definition differs from {mod}'s; run nbdev-export first")
     return exported
+
+# %% ../nbs/09_tasks.ipynb #a3c1e7d2
+def _source(fn: Callable[..., Any]) -> str | None:
+    "The source of `fn`, or None for a generated method (a dataclass's `__init__`)."
+    try: return inspect.getsource(fn).strip()
+    except (OSError, TypeError): return None
+
+def _same_class(a: type, b: type) -> bool:
+    "Whether two classes have the same dataclass fields and the same methods' source."
+    fields = lambda c: [(f.name, str(f.type)) for f in dataclasses.fields(c)] if dataclasses.is_dataclass(c) else None
+    methods = lambda c: {k: _source(v) for k, v in vars(c).items() if inspect.isfunction(v)}
+    return fields(a) == fields(b) and methods(a) == methods(b)
+
+def portable(value: Any, # a task's argument: a value, a container of values, an instance of a notebook's class
+            ) -> Any:
+    "`value` with every instance of a class defined in a notebook rebuilt as an instance of the package's class."
+    if isinstance(value, dict): return {k: portable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)) and type(value) in (list, tuple): return type(value)(portable(v) for v in value)
+    cls = type(value)
+    if cls.__module__ != "__main__" or inspect.isfunction(value): return value
+    mod, exported = _exported(cls.__qualname__)
+    if not _same_class(cls, exported):
+        raise ValueError(f"{cls.__qualname__}: this notebook's class differs from {mod}'s; run nbdev-export first")
+    if dataclasses.is_dataclass(value):
+        return exported(**{f.name: portable(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init})
+    new = exported.__new__(exported)
+    new.__dict__.update({k: portable(v) for k, v in vars(value).items()})
+    return new
 
 # %% ../nbs/09_tasks.ipynb #f27591e5
 def task_key(fn: Callable[..., Any], # the task's function
@@ -87,7 +119,8 @@ def run_tasks(fn: Callable[..., Any], # called as fn(**shared, **tasks[name]); a
         for n in todo: keep(n, lambda n=n: _run_one(fn, threads, {**shared, **tasks[n]}))
     else:
         with ProcessPoolExecutor(processes, mp_context=mp.get_context("spawn"), max_tasks_per_child=1 if isolate else None) as ex:
-            futures = {ex.submit(runner, fn, threads, {**shared, **tasks[n]}): n for n in todo}
+            shared = portable(shared)                # a notebook's objects, as the package's
+            futures = {ex.submit(runner, fn, threads, portable({**shared, **tasks[n]})): n for n in todo}
             try:
                 for f in as_completed(futures): keep(futures[f], f.result)
             except BaseException:

@@ -235,7 +235,7 @@ class AamSettings(ChapterSettings):
     processes: int = 2
     device: str = "auto"
     PROFILE_DEFAULTS: ClassVar[dict[str, dict[str, Any]]] = {
-        "test": dict(epochs=2, batch_size=256, seeds=[0], sensitivity=True, grid={"dim": [64, 128], "dropout": [0.1, 0.2]}, processes=1),
+        "test": dict(epochs=2, batch_size=256, seeds=[0], sensitivity=True, grid={"dim": [64, 128], "dropout": [0.1, 0.2]}),
         "quick": dict(epochs=5, batch_size=256, lr=1e-3, patience=2, full_seeds=[0], sensitivity=True, sensitivity_epochs=3, grid=QUICK_GRID)}
 
     def validate(self) -> None:
