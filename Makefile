@@ -57,7 +57,7 @@ lint: $(STAMP)
 # nbdev-test runs every other notebook (a plain `nbdev-test` runs them all).
 test: export lint
 	$(BIN)/nbdev-test --n-workers 2 --skip-file-re '^1[0-4]_'
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations 15
 
 readme: export
 	$(BIN)/python -m movierec_nb.readme

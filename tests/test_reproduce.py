@@ -302,3 +302,16 @@ def test_sigterm_under_jobs_2_stops_every_chapter_and_replaces_no_report(tmp_pat
         assert (tmp_path / "data" / f"{label}-test.failed.ipynb").exists() and not (tmp_path / "data" / f"{label}-test.stamp.json").exists()
     assert not list((tmp_path / "data").glob("*.partial-*")) and not list((tmp_path / "data").glob("*.lock"))
     assert not (tmp_path / "SUMMARY-test.md").exists()
+
+
+def test_committed_reports_hold_no_absolute_path_of_the_machine_that_made_them():
+    "Report notebooks, their HTML, metrics, stamps and summaries name files relative to the repository or the data folder."
+    import re
+    pattern = re.compile(r"(?<![\w.:/~>-])/(?:work|home|root|tmp|Users|mnt|srv|var/folders|private)/")
+    found = []
+    for f in sorted((ROOT / "reports").rglob("*")):
+        if f.suffix not in (".ipynb", ".html", ".json", ".md") or not f.is_file(): continue
+        text = f.read_text(encoding="utf-8", errors="replace")
+        found += [f"{f.relative_to(ROOT)}: {m.group(0)}…" for m in pattern.finditer(text)][:1]
+        if str(ROOT) in text: found.append(f"{f.relative_to(ROOT)}: {ROOT}")
+    assert not found, found[:10]
