@@ -471,7 +471,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                        'movierec_nb.reproduce._environment': ('reproduce.html#_environment', 'movierec_nb/reproduce.py'),
                                        'movierec_nb.reproduce._execute_logged': ( 'reproduce.html#_execute_logged',
                                                                                   'movierec_nb/reproduce.py'),
-                                       'movierec_nb.reproduce._interrupt_on_sigterm': ( 'reproduce.html#_interrupt_on_sigterm',
+                                       'movierec_nb.reproduce._interrupt_on_signals': ( 'reproduce.html#_interrupt_on_signals',
                                                                                         'movierec_nb/reproduce.py'),
                                        'movierec_nb.reproduce._lock_owner': ('reproduce.html#_lock_owner', 'movierec_nb/reproduce.py'),
                                        'movierec_nb.reproduce._missing': ('reproduce.html#_missing', 'movierec_nb/reproduce.py'),

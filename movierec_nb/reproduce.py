@@ -380,14 +380,15 @@ def _previous_wall_time(run: Run, reports: Path, profile: str) -> float:
     try: return float(json.loads(m.read_text())["manifest"]["duration_s"])
     except (OSError, KeyError, TypeError, ValueError): return math.inf
 
-def _interrupt_on_sigterm() -> None:
-    "Treat SIGTERM like Ctrl-C, so that a terminated run moves its partial output aside too."
+def _interrupt_on_signals() -> None:
+    "Ctrl-C (SIGINT) and SIGTERM interrupt the run, even where the launching shell ignored SIGINT (a background job, nohup)."
     def handler(signum, frame): raise KeyboardInterrupt(f"signal {signum}")
-    if threading.current_thread() is threading.main_thread(): signal.signal(signal.SIGTERM, handler)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler); signal.signal(signal.SIGINT, signal.default_int_handler)
 
 def _execute_logged(run: Run, profile: str, reports: Path, stamp: dict[str, Any], progress_file: Path | None, k: int, n: int) -> Path:
     "`execute` with a start and an end line on stdout (a top-level function, so worker processes can run it)."
-    _interrupt_on_sigterm()
+    _interrupt_on_signals()
     t = time.perf_counter()
     print(f"[{k}/{n}] {run.chapter}/{run.label} ({profile}) started", flush=True)
     out = execute(run, profile, reports, stamp=stamp, progress_file=progress_file)
@@ -564,7 +565,7 @@ def main(argv: list[str] | None = None) -> int:
     "Command-line entry point: run the plan of a profile, report what ran, what was skipped and what failed."
     a = parser().parse_args(argv)
     if a.jobs < 1: parser().error(f"--jobs must be >= 1, got {a.jobs}")
-    _interrupt_on_sigterm()
+    _interrupt_on_signals()
     threads, root, reports = _environment(a.threads, a.data_dir), resolve_data_dir(a.data_dir), Path(a.reports)
     runs = _selected_runs(a, root)
     _check_writable(reports)

@@ -262,7 +262,7 @@ def test_command_line_errors_are_one_line(tmp_path, capsys):
 def test_a_second_run_of_a_report_fails_fast_with_the_lock_message(tmp_path, tiny_chapter, monkeypatch, capsys):
     import time
     slow = R.Run("data", tiny_chapter, "synthetic", {"dataset": "synthetic", "sleep": 30})
-    code = (f"from pathlib import Path; from movierec_nb import reproduce as R\nR._interrupt_on_sigterm()\n"
+    code = (f"from pathlib import Path; from movierec_nb import reproduce as R\nR._interrupt_on_signals()\n"
             f"R.execute(R.Run('data', {tiny_chapter!r}, 'synthetic', {{'dataset': 'synthetic', 'sleep': 30}}), 'test', Path({str(tmp_path)!r}))")
     first = subprocess.Popen([sys.executable, "-c", code])
     lock = slow.report(tmp_path, "test").with_suffix(".lock")
