@@ -463,6 +463,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                        'movierec_nb/reproduce.py'),
                                        'movierec_nb.reproduce.ReportLocked': ('reproduce.html#reportlocked', 'movierec_nb/reproduce.py'),
                                        'movierec_nb.reproduce.Run': ('reproduce.html#run', 'movierec_nb/reproduce.py'),
+                                       'movierec_nb.reproduce.Run.name': ('reproduce.html#run.name', 'movierec_nb/reproduce.py'),
                                        'movierec_nb.reproduce.Run.report': ('reproduce.html#run.report', 'movierec_nb/reproduce.py'),
                                        'movierec_nb.reproduce._alive': ('reproduce.html#_alive', 'movierec_nb/reproduce.py'),
                                        'movierec_nb.reproduce._check_writable': ( 'reproduce.html#_check_writable',

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator
 
-from .core import (ENV_DATA_DIR, ENV_PROGRESS, ENV_THREADS, THREAD_VARS, data_dir as resolve_data_dir, git_state,
+from .core import (ENV_DATA_DIR, ENV_PROGRESS, ENV_THREADS, REPO_ROOT, THREAD_VARS, data_dir as resolve_data_dir, git_state,
                               numeric_threads, portable_path, write_json)
 from .report import check_value, report_label
 
@@ -37,7 +37,7 @@ PROFILES = ("test", "quick", "paper")
 PAPER_NOTEBOOKS = {"zeng-embedding": "10_zeng_embedding.ipynb", "wang-ncf": "11_wang_ncf.ipynb",
                    "kanyuch-deepcf": "12_kanyuch_deepcf.ipynb", "aam-hybrid": "13_aam_hybrid.ipynb",
                    "liu-survey": "14_liu_survey.ipynb"}
-REPO = Path(__file__).resolve().parents[1] if "__file__" in globals() else Path.cwd().parent
+REPO = REPO_ROOT   # the checkout whose nbs/ and reports/ this command uses
 
 @dataclass(frozen=True, eq=False)   # identity semantics: a run is one planned execution
 class Run:
@@ -48,6 +48,11 @@ class Run:
     params: dict[str, Any] = field(default_factory=dict)
     needs: tuple[str, ...] = ()   # dataset folders (under the data dir) this run reads
     reads_reports: bool = False   # runs after every other report, which it reads (the summary)
+
+    @property
+    def name(self) -> str:
+        "chapter/label, as messages and the progress line name a run."
+        return f"{self.chapter}/{self.label}"
 
     def report(self, reports: Path, profile: str) -> Path:
         "Path of this run's report notebook."
@@ -138,7 +143,7 @@ def check_params(runs: list[Run], profile: str) -> None:
                 cls = getattr(importlib.import_module(module), name)
                 fields = {f.name for f in dataclasses.fields(cls)}
                 cls.for_profile(profile, **{k: v for k, v in r.params.items() if k in fields})
-        except ValueError as e: raise ValueError(f"{r.chapter}/{r.label}: {e}") from None
+        except ValueError as e: raise ValueError(f"{r.name}: {e}") from None
 
 # %% ../nbs/20_reproduce.ipynb #b7c406df
 ORCHESTRATION = ("reproduce.py", "bench.py", "readme.py", "_modidx.py")   # modules no chapter's numbers depend on
@@ -250,12 +255,16 @@ def _promote(stage: Path, dest: Path) -> None:
 
 @contextmanager
 def signals_deferred() -> Iterator[None]:
-    "Hold Ctrl-C and SIGTERM until the block is done (in the main thread; elsewhere a plain block)."
-    held = threading.current_thread() is threading.main_thread()
-    if held: signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    "Hold Ctrl-C and SIGTERM until the block is done, then raise them (in the main thread; elsewhere a plain block)."
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []   # Python-level handlers, not a thread's signal mask: another thread may receive the signal
+    old = {s: signal.signal(s, lambda signum, frame: caught.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
     try: yield
     finally:
-        if held: signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+        for s, h in old.items(): signal.signal(s, h)
+    if caught: raise KeyboardInterrupt(f"signal {caught[0]}")
 
 # %% ../nbs/20_reproduce.ipynb #1dc3349b
 def finish_notebook(notebook: Path, metrics: Path, run: Run, final: Path) -> None:
@@ -369,9 +378,9 @@ class Interrupted(Exception):
     "The command was interrupted: which runs were stopped, which had finished before."
     def __init__(self, stopped: list[Run], finished: list[Run]):
         self.stopped, self.finished = stopped, finished
-        super().__init__("interrupted: stopped " + (", ".join(f"{r.chapter}/{r.label}" for r in stopped) or "nothing")
+        super().__init__("interrupted: stopped " + (", ".join(r.name for r in stopped) or "nothing")
                          + " (partial output kept as *.failed.ipynb); finished before: "
-                         + (", ".join(f"{r.chapter}/{r.label}" for r in finished) or "nothing"))
+                         + (", ".join(r.name for r in finished) or "nothing"))
 
 def _previous_wall_time(run: Run, reports: Path, profile: str) -> float:
     "Wall time of the run's previous report; infinite when unknown, so that a new chapter starts early."
@@ -390,9 +399,9 @@ def _execute_logged(run: Run, profile: str, reports: Path, stamp: dict[str, Any]
     "`execute` with a start and an end line on stdout (a top-level function, so worker processes can run it)."
     _interrupt_on_signals()
     t = time.perf_counter()
-    print(f"[{k}/{n}] {run.chapter}/{run.label} ({profile}) started", flush=True)
+    print(f"[{k}/{n}] {run.name} ({profile}) started", flush=True)
     out = execute(run, profile, reports, stamp=stamp, progress_file=progress_file)
-    print(f"[{k}/{n}] {run.chapter}/{run.label} done in {time.perf_counter() - t:.1f}s -> {portable_path(out)}", flush=True)
+    print(f"[{k}/{n}] {run.name} done in {time.perf_counter() - t:.1f}s -> {portable_path(out)}", flush=True)
     return out
 
 # %% ../nbs/20_reproduce.ipynb #a08b438d
@@ -413,12 +422,12 @@ def _pool(jobs: list[tuple], n_jobs: int, board: ProgressBoard) -> tuple[list[tu
             while queue and len(running) < n_jobs and not failures:
                 job = queue.pop(0)
                 running[ex.submit(_execute_logged, *job)] = job[0]
-                board.files[f"{job[0].chapter}/{job[0].label}"] = job[4]
+                board.files[job[0].name] = job[4]
             if not running: break
             done, _ = wait(running, timeout=1.0, return_when=FIRST_COMPLETED)
             for f in done:
                 r = running.pop(f)
-                board.files.pop(f"{r.chapter}/{r.label}", None)
+                board.files.pop(r.name, None)
                 (failures.append((r, f.exception())) if f.exception() is not None else finished.append(r))
     except KeyboardInterrupt:
         _stop_workers(ex)
@@ -440,15 +449,15 @@ def run_all(todo: list[tuple[Run, dict[str, Any]]], profile: str, reports: Path,
         if jobs > 1: failures, finished = _pool(args, jobs, board)
         else:   # in this process: Ctrl-C reaches papermill directly
             for a in args:
-                board.files = {f"{a[0].chapter}/{a[0].label}": a[4]}
+                board.files = {a[0].name: a[4]}
                 try: _execute_logged(*a); finished.append(a[0])
                 except ChapterFailed as e: failures.append((a[0], e)); break
                 except KeyboardInterrupt: raise Interrupted([a[0]], finished) from None
     finally:
         printer.stop(); shutil.rmtree(events, ignore_errors=True)
-    for r, e in failures: print(f"FAILED {r.chapter}/{r.label}: {e}", file=sys.stderr, flush=True)
+    for r, e in failures: print(f"FAILED {r.name}: {e}", file=sys.stderr, flush=True)
     not_run = [r for r, _ in todo if r not in finished and r not in [f for f, _ in failures]]
-    if failures and not_run: print(f"not run because of the failure: {', '.join(f'{r.chapter}/{r.label}' for r in not_run)}", file=sys.stderr)
+    if failures and not_run: print(f"not run because of the failure: {', '.join(r.name for r in not_run)}", file=sys.stderr)
     return failures
 
 # %% ../nbs/20_reproduce.ipynb #88f19986
@@ -487,7 +496,7 @@ def mark_summary_stale(reports: Path, profile: str, changed: list[Run]) -> None:
     from movierec_nb.core import atomic_write
     p = summary_path(reports, profile)
     if not p.exists() or not changed: return
-    note = ("> **Stale:** an interrupted run changed " + ", ".join(f"{r.chapter}/{r.label}" for r in changed)
+    note = ("> **Stale:** an interrupted run changed " + ", ".join(r.name for r in changed)
             + " after this summary was built; `make reproduce` rebuilds it.\n\n")
     with atomic_write(p, encoding="utf-8") as f: f.write(note + p.read_text(encoding="utf-8"))
 
@@ -531,7 +540,7 @@ def _missing(runs: list[Run], root: Path, a: argparse.Namespace) -> list[Run]:
     where = "--data-dir" if a.data_dir else "$MOVIEREC_DATA_DIR or the user cache"
     missing = [r for r in runs if any(n in absent for n in r.needs)]
     for r in missing:
-        print(f"missing data for {r.chapter}/{r.label}: " + "; ".join(f"{root / n} ({absent[n]})" for n in r.needs if n in absent)
+        print(f"missing data for {r.name}: " + "; ".join(f"{root / n} ({absent[n]})" for n in r.needs if n in absent)
               + f" (data dir from {where})", file=sys.stderr)
     return missing
 
@@ -553,7 +562,7 @@ def _waves(runs: list[Run], missing: list[Run], a: argparse.Namespace, reports: 
         todo = [(r, st) for r, st in stamps if r not in skipped]     # runs compare by identity
         check_params([r for r, _ in todo], a.profile)                 # the runs about to start (the others ran with these values)
         for r, _ in todo: check_unlocked(r.report(reports, a.profile))
-        if skipped: print(f"up to date (skipped; --force reruns): {', '.join(f'{r.chapter}/{r.label}' for r in skipped)}", flush=True)
+        if skipped: print(f"up to date (skipped; --force reruns): {', '.join(r.name for r in skipped)}", flush=True)
         try: failures += run_all(todo, a.profile, reports, a.jobs)
         except Interrupted as e:
             mark_summary_stale(reports, a.profile, e.finished)
@@ -576,7 +585,7 @@ def main(argv: list[str] | None = None) -> int:
     _warn_if_dirty()
     t0 = time.perf_counter()
     ran, fresh, failures = _waves(runs, missing, a, reports, root, threads)
-    if missing: print(f"skipped (missing data): {', '.join(f'{r.chapter}/{r.label}' for r in missing)}")
+    if missing: print(f"skipped (missing data): {', '.join(r.name for r in missing)}")
     print(f"{ran - len(failures)} run(s) in {time.perf_counter() - t0:.1f}s, {fresh} up to date, {len(failures)} failed", flush=True)
     if missing and not [r for r in runs if r not in missing and not r.reads_reports]:
         print("nothing ran: every selected run misses its data", file=sys.stderr)

@@ -315,3 +315,15 @@ def test_committed_reports_hold_no_absolute_path_of_the_machine_that_made_them()
         found += [f"{f.relative_to(ROOT)}: {m.group(0)}…" for m in pattern.finditer(text)][:1]
         if str(ROOT) in text: found.append(f"{f.relative_to(ROOT)}: {ROOT}")
     assert not found, found[:10]
+
+
+def test_a_signal_during_the_final_moves_is_held_then_raised():
+    "signals_deferred holds Ctrl-C whichever thread receives it, raises it after the block and restores the handler."
+    import os, signal, threading, time
+    from movierec_nb.reproduce import signals_deferred
+    threading.Thread(target=time.sleep, args=(2,), daemon=True).start()   # another thread the signal could go to
+    moved = False
+    with pytest.raises(KeyboardInterrupt):
+        with signals_deferred():
+            os.kill(os.getpid(), signal.SIGINT); time.sleep(0.2); moved = True
+    assert moved and signal.getsignal(signal.SIGINT) is signal.default_int_handler
