@@ -199,11 +199,14 @@ def knn_predict(S: np.ndarray, # row × row similarities
                 base: tuple[np.ndarray, np.ndarray] | None = None, # for `baseline`: (b_row, mu + b_col)
                 min_k: int = 1, # fewer positive-similarity neighbours make the prediction impossible
                 mean: np.ndarray | None = None, sigma: np.ndarray | None = None, # row statistics; default `row_stats(R)`
+                tie_order: sp.csr_matrix | None = None, # like R: each rating's place among its column's raters; ties at the k-th similarity go to the earlier
                ) -> tuple[np.ndarray, np.ndarray]:
     "Neighbourhood predictions for pairs (x, y): the `k` rows most similar to x among those with a value in column y; (prediction, possible)."
     if aggregate not in AGGREGATES: raise ValueError(f"unknown aggregate {aggregate!r}; valid: {', '.join(AGGREGATES)}")
     if aggregate == "baseline" and base is None: raise ValueError("aggregate='baseline' needs base=(b_row, mu + b_col)")
     Rc = R.tocsc(); Rc.sort_indices()
+    Tc = None if tie_order is None else tie_order.tocsc()
+    if Tc is not None: Tc.sort_indices()
     if mean is None or sigma is None: mean, sigma = row_stats(R)
     pred, ok = np.zeros(len(x)), np.zeros(len(x), bool)
     order = np.argsort(y, kind="stable")
@@ -217,7 +220,11 @@ def knn_predict(S: np.ndarray, # row × row similarities
             continue
         sims = S[np.ix_(xs, raters)].astype(np.float64)   # only the needed block, never whole rows
         dev = _deviations(aggregate, r, raters, col, mean, sigma, base)
-        if len(raters) > k:
+        if len(raters) > k and Tc is not None:      # Surprise's heapq.nlargest: the k largest, ties in rater order
+            place = np.broadcast_to(Tc.data[Tc.indptr[col]:Tc.indptr[col + 1]], sims.shape)
+            top = np.lexsort((place, -sims), axis=-1)[:, :k]
+            sims, dev = np.take_along_axis(sims, top, 1), dev[top]
+        elif len(raters) > k:
             top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
             sims, dev = np.take_along_axis(sims, top, 1), dev[top]
         else:
@@ -378,9 +385,17 @@ def _knn_estimate(self: SurpriseModel, mu: float, iu, ii, ku, ki) -> np.ndarray:
         base = (bu, mu + bi) if user_based else (bi, mu + bu)
         fallback = _baseline_estimate(a, mu, np.where(ku, iu, 0), np.where(ki, ii, 0), ku, ki, name)
     pred, ok = knn_predict(a.sim, R, np.where(both, x, 0), np.where(both, y, 0), a.k, agg, base, a.min_k,
-                           getattr(a, "means", None), getattr(a, "sigmas", None))
+                           getattr(a, "means", None), getattr(a, "sigmas", None), _rater_order(a.yr, R.shape))
     if agg == "basic": return np.where(both & ok, pred, mu)
     return np.where(both, pred, fallback)
+
+def _rater_order(yr: dict[int, list[tuple[int, float]]], shape: tuple[int, int]) -> sp.csr_matrix:
+    "Rows × columns: 1 + the place of row x among column y's raters in Surprise's `yr[y]` (the order Surprise breaks ties in)."
+    lens = np.array([len(v) for v in yr.values()], np.int64)
+    cols = np.repeat(np.fromiter(yr.keys(), np.int64, len(yr)), lens)
+    rows = np.fromiter((x for v in yr.values() for x, _ in v), np.int64, int(lens.sum()))
+    place = np.arange(len(rows)) - np.repeat(np.cumsum(lens) - lens, lens) + 1
+    return sp.csr_matrix((place.astype(np.float64), (rows, cols)), shape=shape)
 
 @patch
 def _estimate(self: SurpriseModel, iu: np.ndarray, ii: np.ndarray, ku: np.ndarray, ki: np.ndarray) -> np.ndarray:

@@ -114,7 +114,7 @@ def bench_splits(n_ratings: int = 25_000_095, seed: int = 0) -> list[dict]:
     scores = np.random.default_rng(seed).random(cand.items.shape)
     rel = np.zeros(scores.shape, bool); rel[:, 0] = True
     t0 = time.perf_counter()
-    ranking_metrics(*relevant_ranks(scores, rel), n_rows=len(scores), ks=(10,))
+    ranking_metrics(*relevant_ranks(scores, rel), n_rows=len(scores), n_candidates=scores.shape[1], ks=(10,))
     dt = time.perf_counter() - t0
     rows.append(_row("metrics", f"HR@10 + NDCG@10, {scores.shape[0]:,} × {scores.shape[1]} scores", dt, "s", 1 if full else None))
     return rows

@@ -74,6 +74,21 @@ _ML100K_SHA = {
     "u.occupation": "cd5fbec9afe345d993a62fc7817df1a4a9079c4feb267b3118763b8fd942137d",
     "u.info": "5b0a40b2e47a729ee6203063f6dcf8790c2e63f5a18663e6ee318a72c5f3c27b",
     "README": "4883b8cf340ed0059971b33f56ad3adc88a40792108ebca3d24aafc4c82e8b52",
+    # the official train/test folds (read by `splits.load_official_folds`)
+    "u1.base": "ce253ec86c448b44fb3ba9a30d12dcfc2e9210cbde71efada3730c22e9ac212a",
+    "u1.test": "18c6014a4b2c7324f250a63f8904a7b16b2b19f911129e346141507b0cbac950",
+    "u2.base": "6c06f0b5df4b256da1a994f3ac66edc8da4d3f09bc9282df6b14d893366d703e",
+    "u2.test": "4de658d1e04ed9104629509a2e2528fce833ac8e048280183f1df167632038c3",
+    "u3.base": "afdc155c291c6edc41c0407e39d7462eb98d341e064f0b0a12175b80b3c4af5d",
+    "u3.test": "0f548b51c78327de4c156461d3e430b7e5579fe2b5681586a59416e48fd35f6d",
+    "u4.base": "219f0f4d40dfe9c5141d425f53fa91ee23ed275f14e280bbf1b50117afb064ca",
+    "u4.test": "7c02ad0a1e7ab1083c8b9d4b627203a051dd7b5eab46d99fa44de33470de8db9",
+    "u5.base": "a9574e59ce961eec2121627760b6e9b0974ce1637b3fe69ac32cb14a4bfab485",
+    "u5.test": "351cc52e0d15b6c721466276fc24671d40936899e3d01fadeaf312915b8c5634",
+    "ua.base": "67b5bcdb380c29f85d56a012ecd88612ae020f30a6730d117a334ee8203b91f2",
+    "ua.test": "d0497e202417720f57a184ec8c66be2d1afa4ff41bb53787c57b28d6bf79bc42",
+    "ub.base": "237254d253b6ad7de84f919d041055428646254f34ed8f562703c899430cd881",
+    "ub.test": "d54a72d05730d5892062734b2bec73e976f9b713d18c828a18b968d6cce442da",
 }
 _ML1M_KNOWN = {
     "ratings.dat": "git-blob:77a7c4b150f588c23bb9e1f068aa996c0b413695",
@@ -770,6 +785,20 @@ def _write_items_users(folder: Path, fr: dict[str, pd.DataFrame | None], fmt: st
     _write_lines(folder / files["users"], [f"{u}::{g}::{a}::{occ_code[o]}::{z}" for u, g, a, o, z in
                                            zip(users.user_id, users.gender, users.age, users.occupation, users.zip)], "latin-1", eol)
 
+# %% ../nbs/01_data.ipynb #5301ef45
+def _write_official_folds(folder: Path, ratings: pd.DataFrame, seed: int, eol: str) -> None:
+    "ml-100k's u1-u5 (five disjoint 20% test sets) and ua/ub (10 test ratings per user each), sorted by user and movie."
+    r = ratings.sort_values(["user_id", "item_id"], kind="stable").reset_index(drop=True)
+    rng = np.random.default_rng([seed, 100])
+    fold = np.empty(len(r), np.int64); fold[rng.permutation(len(r))] = np.arange(len(r)) % 5
+    order = np.lexsort((rng.random(len(r)), r["user_id"].to_numpy()))
+    user = r["user_id"].to_numpy()[order]
+    pos = np.empty(len(r), np.int64); pos[order] = np.arange(len(r)) - np.searchsorted(user, user)
+    tests = {f"u{k + 1}": fold == k for k in range(5)} | {"ua": pos < 10, "ub": (pos >= 10) & (pos < 20)}
+    for name, held in tests.items():
+        _write_ratings(folder / f"{name}.base", r[~held], "ml-100k", eol)
+        _write_ratings(folder / f"{name}.test", r[held], "ml-100k", eol)
+
 # %% ../nbs/01_data.ipynb #b8f03ce9
 def write_synthetic(dest: str | os.PathLike, # the folder to write
                     like: str = "ml-100k", # the release whose file names, formats and size are copied
@@ -790,6 +819,7 @@ def write_synthetic(dest: str | os.PathLike, # the folder to write
     order = fr["ratings"] if info.fmt == "ml-latest" else fr["ratings"].sample(frac=1.0, random_state=seed)
     _write_ratings(folder / info.files["ratings"], order, info.fmt, eol)
     _write_items_users(folder, fr, info.fmt, info.files, eol)
+    if info.fmt == "ml-100k": _write_official_folds(folder, fr["ratings"], seed, eol)
     sha = {p.name: file_digest(p, memo=False) for p in sorted(folder.iterdir()) if p.is_file() and p.name != RECORD_NAME}
     write_json(folder / RECORD_NAME, {"origin": f"synthetic (movierec_nb.data.write_synthetic, like={like}, seed={seed}, "
                                                 f"{n_users} users, {n_items} items, {n_ratings} ratings)", "sha256": sha})

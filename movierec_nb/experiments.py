@@ -17,7 +17,7 @@ from .core import report_progress
 from .data import plot_genre_distribution, plot_rating_distribution
 from .metrics import FullCatalogue, SampledCandidates, evaluate_many, sampled_ranks
 from .report import ChapterSettings
-from .splits import LeaveOneOut, binarize, sample_users, split
+from .splits import Candidates, LeaveOneOut, Split, binarize, sample_users, split
 from .train import ImplicitPairs, TorchScorer, TrainConfig, Trainer, ranking_validator
 
 # %% auto #0
@@ -61,39 +61,48 @@ def ranking_row(model: Any, # anything with `score(users, items)`
                 s: Any, # the split it was trained on
                 seed: int, # seed of the sampled candidates
                 n_candidates: int = 99, # sampled negatives per held-out item
+                candidates: Candidates | None = None, # given test candidates (e.g. a published file) instead of sampled ones
                ) -> dict[str, float]:
-    "HR@1..20, NDCG and MRR among sampled candidates; HR, NDCG, MRR and coverage at 10 over the full catalogue."
+    "HR@1..20, NDCG and MRR among sampled (or given) candidates; HR, NDCG, MRR and coverage at 10 over the full catalogue."
     return evaluate_many(model, s, {"sampled": SampledCandidates(n_candidates, KS, seed), "full": FullCatalogue((10,))},
-                         metrics=("HR", "NDCG", "MRR", "coverage"))
+                         metrics=("HR", "NDCG", "MRR", "coverage"), candidates=candidates)
 
-def implicit_loo_run(ratings: pd.DataFrame, # canonical ratings of the whole dataset
+def _loo_split(ratings: pd.DataFrame, settings: NCFSettings, seed: int) -> Split:
+    "The papers' split: a user sample, binarised, leave-one-out."
+    return split(binarize(sample_users(ratings, settings.user_frac, seed)), LeaveOneOut(tie_break=settings.tie_break), seed=seed)
+
+def implicit_loo_run(ratings: pd.DataFrame | None, # canonical ratings of the whole dataset (None with `split`)
                      make_net: Callable[[int, int], Any], # (n_users, n_items) -> a network of the study's convention
                      settings: NCFSettings, # the experiment's settings
                      seed: int = 0, # drives the user sample, initialisation, negatives and candidates
                      name: str = "model", # the network's row name in the results
+                     split: Split | None = None, # a prepared split (e.g. a published one) instead of sampling and splitting
+                     candidates: Candidates | None = None, # the test rows' candidates (e.g. a published file); None: sampled
                     ) -> dict[str, Any]:
-    "One seed: sample users, binarise, leave-one-out, train `make_net` with the Trainer, evaluate it and the baselines."
+    "One seed: sample users, binarise, leave-one-out (or take `split`), train `make_net`, evaluate it and the baselines."
     import torch
+    if (ratings is None) == (split is None): raise ValueError("pass either ratings (to sample and split) or a prepared split")
     t0 = time.perf_counter()
-    s = split(binarize(sample_users(ratings, settings.user_frac, seed)), LeaveOneOut(tie_break=settings.tie_break), seed=seed)
+    s = split if split is not None else _loo_split(ratings, settings, seed)
+    n_cand = settings.n_candidates if candidates is None else candidates.items.shape[1] - 1
     t_prep = time.perf_counter() - t0
     torch.manual_seed(seed)
     net = make_net(s.n_users, s.n_items)
     cfg = TrainConfig(loss="bce", lr=settings.lr, batch_size=settings.batch_size, epochs=settings.epochs, seed=seed,
                       device=settings.device, monitor="val_HR@10", mode="max", restore_best=False, progress=False)
-    trainer = Trainer(net, cfg, ImplicitPairs(s, settings.n_negatives, seed),
-                      [ranking_validator(s, SampledCandidates(settings.n_candidates, (10,), seed))])
+    validators = [ranking_validator(s, SampledCandidates(settings.n_candidates, (10,), seed))] if len(s.valid) else []
+    trainer = Trainer(net, cfg, ImplicitPairs(s, settings.n_negatives, seed), validators)
     history = trainer.fit()
     scorer = TorchScorer(net, trainer.device)
     t1 = time.perf_counter()
-    rows = {name: {**ranking_row(scorer, s, seed, settings.n_candidates), "fit_s": float(history.time_s.sum())}}
-    _, ranks = sampled_ranks(scorer, s, SampledCandidates(settings.n_candidates, (10,), seed))
+    rows = {name: {**ranking_row(scorer, s, seed, n_cand, candidates), "fit_s": float(history.time_s.sum())}}
+    _, ranks = sampled_ranks(scorer, s, SampledCandidates(n_cand, (10,), seed), candidates=candidates)
     t_eval = time.perf_counter() - t1
     n_train = np.bincount(s.train["u"], minlength=s.n_users)[s.test["u"].to_numpy()]
     by_activity = pd.DataFrame({"bucket": activity_buckets(n_train), "hit": ranks < 10}).groupby("bucket", observed=False).hit.agg(["mean", "size"])
     for bname, params in settings.baselines.items():
         m = make_model(bname, seed=seed, **params).fit(s)
-        rows[bname] = {**ranking_row(m, s, seed, settings.n_candidates), "fit_s": m.fit_time_s}
+        rows[bname] = {**ranking_row(m, s, seed, n_cand, candidates), "fit_s": m.fit_time_s}
     return {"seed": seed, "split": s.summary().to_dict(), "history": history, "metrics": pd.DataFrame(rows).T,
             "by_activity": by_activity, "times": {"prepare_s": t_prep, "train_s": float(history.time_s.sum()), "evaluate_s": t_eval}}
 

@@ -20,11 +20,12 @@ __all__ = ['TIES', 'EVAL_PROTOCOLS', 'PREFIXES', 'relevant_ranks', 'ranking_metr
            'evaluate', 'evaluate_many']
 
 # %% ../nbs/03_metrics.ipynb #b6414e0e
-TIES = ("pessimistic", "random")
+TIES = ("pessimistic", "optimistic", "random")
 
 def _validate_scores(scores: np.ndarray) -> np.ndarray:
     scores = np.asarray(scores)
-    if scores.ndim != 2: raise ValueError(f"scores must be 2-D (rows × candidates), got shape {scores.shape}")
+    if scores.ndim != 2: raise ValueError(f"scores must be 2-D (rows × candidates), got shape {scores.shape}; "
+                                          "one row of candidates is scores[None, :]")
     if scores.shape[0] == 0: raise ValueError("no rows to evaluate (empty test set)")
     if np.isnan(scores).any():
         r = int(np.flatnonzero(np.isnan(scores).any(axis=1))[0])
@@ -35,7 +36,7 @@ def _validate_scores(scores: np.ndarray) -> np.ndarray:
 def relevant_ranks(scores: np.ndarray, # rows × candidates
                    relevant: np.ndarray, # boolean, same shape: the held-out items
                    exclude: np.ndarray | None = None, # boolean, same shape: candidates that do not compete (seen in training)
-                   ties: str = "pessimistic", # pessimistic (ties count against the relevant item) or random
+                   ties: str = "pessimistic", # pessimistic (ties count against the relevant item), optimistic (for it) or random
                    seed: int = 0, # seed of the random tie-break
                    chunk: int = 1 << 24, # cells processed at a time
                   ) -> tuple[np.ndarray, np.ndarray]:
@@ -60,6 +61,8 @@ def relevant_ranks(scores: np.ndarray, # rows × candidates
         tie_rel_before = ((s == own) & relevant[r] & (idx[None, :] < c[:, None])).sum(1)
         if ties == "pessimistic":
             ranks[a:a + step] = greater + tie_other + tie_rel_before
+        elif ties == "optimistic":
+            ranks[a:a + step] = greater + tie_rel_before
         else:
             n_tied = tie_other + ((s == own) & relevant[r]).sum(1) - 1
             ranks[a:a + step] = greater + np.floor(rng.random(len(r)) * (n_tied + 1)).astype(np.int64)
@@ -69,15 +72,15 @@ def relevant_ranks(scores: np.ndarray, # rows × candidates
 def ranking_metrics(rows: np.ndarray, # the row of each relevant item
                     ranks: np.ndarray, # its 0-based rank among its row's candidates
                     n_rows: int, # rows evaluated (every row must have a relevant item)
+                    n_candidates: int, # candidates per row (the fewest, if rows differ): a K above it is an error
                     ks: tuple[int, ...] = (10,), # cut-offs
-                    n_candidates: int | None = None, # candidates per row: a K above it is an error
                    ) -> dict[str, float]:
     "HR, Precision, Recall, F1, NDCG, MAP at each K, and MRR, from the flat (row, rank) arrays of relevant items."
     if n_rows == 0: raise ValueError("no rows to evaluate (empty test set)")
     n_rel = np.bincount(rows, minlength=n_rows).astype(float)
     if (n_rel == 0).any(): raise ValueError(f"{int((n_rel == 0).sum())} row(s) have no relevant item")
     for k in ks:
-        if k < 1 or (n_candidates is not None and k > n_candidates):
+        if not 1 <= k <= n_candidates:
             raise ValueError(f"K={k} must be between 1 and the number of candidates ({n_candidates})")
     order = np.lexsort((ranks, rows))
     rows, ranks = rows[order], ranks[order]
@@ -99,19 +102,19 @@ def ranking_metrics(rows: np.ndarray, # the row of each relevant item
     return out
 
 # %% ../nbs/03_metrics.ipynb #f19060d2
-def _col0_ranks(scores: np.ndarray, ties: str = "pessimistic", seed: int = 0) -> np.ndarray:
-    rel = np.zeros(np.shape(scores), bool); rel[:, 0] = True
+def _col0_ranks(scores: np.ndarray, k: int | None = None, ties: str = "pessimistic", seed: int = 0) -> np.ndarray:
+    scores = _validate_scores(scores)
+    if k is not None and not 1 <= k <= scores.shape[1]: raise ValueError(f"K={k} must be between 1 and the number of candidates ({scores.shape[1]})")
+    rel = np.zeros(scores.shape, bool); rel[:, 0] = True
     return relevant_ranks(scores, rel, ties=ties, seed=seed)[1]
 
 def hit_ratio(scores: np.ndarray, k: int = 10) -> float:
     "Share of rows whose column-0 score ranks in the top `k` (ties counted against column 0)."
-    if not 1 <= k <= np.shape(scores)[1]: raise ValueError(f"K={k} must be between 1 and the number of candidates ({np.shape(scores)[1]})")
-    return float((_col0_ranks(scores) < k).mean())
+    return float((_col0_ranks(scores, k) < k).mean())
 
 def ndcg(scores: np.ndarray, k: int = 10) -> float:
     "NDCG@k with the single relevant item in column 0: mean of 1/log2(rank+2) over rows where rank < k."
-    if not 1 <= k <= np.shape(scores)[1]: raise ValueError(f"K={k} must be between 1 and the number of candidates ({np.shape(scores)[1]})")
-    r = _col0_ranks(scores)
+    r = _col0_ranks(scores, k)
     return float(np.where(r < k, 1 / np.log2(r + 2.0), 0.0).mean())
 
 def mrr(scores: np.ndarray) -> float:
@@ -270,21 +273,35 @@ def _full_catalogue(model: Any, s: Split, which: str, p: FullCatalogue, max_pair
         kmax = min(max(p.ks), s.n_items)
         part = np.argpartition(-sc, kmax - 1, axis=1)[:, :kmax]
         top_items.append(np.take_along_axis(part, np.argsort(-np.take_along_axis(sc, part, 1), axis=1, kind="stable"), 1))
-    out = ranking_metrics(np.concatenate(rows_all), np.concatenate(ranks_all), len(users), p.ks, s.n_items)
+    n_live = s.n_items - int((seen[users].sum(1) - seen[users].multiply(relevant[users]).sum(1)).max())
+    out = ranking_metrics(np.concatenate(rows_all), np.concatenate(ranks_all), len(users), n_live, p.ks)
     top = np.concatenate(top_items)
     for k in p.ks:  # coverage: share of the catalogue that appears in some user's top k
         out[f"coverage@{k}"] = float(len(np.unique(top[:, :k])) / s.n_items)
     return out
 
 # %% ../nbs/03_metrics.ipynb #3ee0f295
+def _check_rows(s: Split, which: str, c: Candidates) -> None:
+    "Given candidates must hold exactly the `which` part's (user, held-out item) pairs, one row each."
+    held = s.part(which)
+    key = lambda u, i: np.sort(np.asarray(u, np.int64) * s.n_items + np.asarray(i, np.int64))
+    if not np.array_equal(key(c.users, c.items[:, 0]), key(held["u"], held["i"])):
+        raise ValueError(f"the candidates ({c.source}, {len(c.users)} rows) do not hold the {which} part's "
+                         f"{len(held)} (user, held-out item) pairs in column 0")
+
 def sampled_ranks(model: Any, s: Split, protocol: "SampledCandidates | None" = None, which: str = "test",
                   candidates: Candidates | None = None, max_pairs: int = 1 << 22) -> tuple[Candidates, np.ndarray]:
     "The candidates and the 0-based rank of each row's held-out item among them under the sampled protocol."
     protocol = protocol or SampledCandidates()
+    if candidates is not None and candidates.items.shape[1] - 1 != protocol.n_negatives:
+        raise ValueError(f"the candidates hold {candidates.items.shape[1] - 1} negatives per row ({candidates.source}) but the "
+                         f"protocol says n_negatives={protocol.n_negatives}: pass SampledCandidates({candidates.items.shape[1] - 1}, ...)")
+    if candidates is not None: _check_rows(s, which, candidates)
     c = candidates or sample_candidates(s, protocol.n_negatives, protocol.seed, which)
-    sc = score_candidates(model, c.users, c.items, max_pairs)
+    live = c.live
+    sc = score_candidates(model, c.users, np.where(live, c.items, c.items[:, :1]), max_pairs)   # a padded cell scores a real item, then is excluded
     rel = np.zeros(sc.shape, bool); rel[:, 0] = True
-    return c, relevant_ranks(sc, rel, ties=protocol.ties, seed=protocol.seed)[1]
+    return c, relevant_ranks(sc, rel, ~live, ties=protocol.ties, seed=protocol.seed)[1]
 
 # %% ../nbs/03_metrics.ipynb #0c7e94fd
 def evaluate(model: Any, # anything with `score(users, items)`
@@ -307,9 +324,11 @@ def evaluate(model: Any, # anything with `score(users, items)`
     if isinstance(protocol, SampledCandidates):
         c, ranks = sampled_ranks(model, s, protocol, which, candidates, max_pairs)
         if candidates is not None: out["candidates"] = c.source
-        out.update(ranking_metrics(np.arange(len(ranks)), ranks, len(ranks), protocol.ks, c.items.shape[1]), rows=len(ranks))
+        out.update(ranking_metrics(np.arange(len(ranks)), ranks, len(ranks), c.min_candidates, protocol.ks), rows=len(ranks))
     elif isinstance(protocol, FullCatalogue):
         out.update(_full_catalogue(model, s, which, protocol, max_pairs), rows=int(held["u"].nunique()))
+    elif held["rating"].isna().any():
+        raise ValueError(f"{type(protocol).__name__} needs ratings, but the {which} part has none ({s.protocol})")
     elif isinstance(protocol, PerUserThreshold):
         est = _pairs_scores(model, held)
         for k in protocol.ks:

@@ -5,18 +5,25 @@
 # %% ../nbs/02_splits.ipynb #1a7ab159
 from __future__ import annotations
 
+import dataclasses
+import os
+import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .data import MalformedDataError, load_movielens, read_ratings, verify_folder
+
 # %% auto #0
-__all__ = ['TIE_BREAKS', 'PROTOCOLS', 'sample_users', 'binarize', 'IdMap', 'LeakageError', 'LeaveOneOut', 'TemporalRatio',
-           'RandomRatio', 'KFold', 'Split', 'check_split', 'split', 'NegativeSampler', 'training_pairs', 'Candidates',
-           'check_candidates', 'sample_candidates', 'candidates_from_ids', 'next_item_samples', 'eval_histories',
-           'check_history_leakage']
+__all__ = ['TIE_BREAKS', 'PROTOCOLS', 'PAD', 'ON_DUPLICATE', 'OFFICIAL_FOLDS', 'sample_users', 'binarize', 'IdMap',
+           'LeakageError', 'LeaveOneOut', 'TemporalRatio', 'RandomRatio', 'KFold', 'Split', 'check_split', 'split',
+           'External', 'from_frames', 'NegativeSampler', 'training_pairs', 'Candidates', 'check_candidates',
+           'duplicate_cells', 'sample_candidates', 'candidates_from_ids', 'read_ncf_files', 'write_ncf_files',
+           'read_split_csv', 'load_official_folds', 'next_item_samples', 'eval_histories', 'check_history_leakage']
 
 # %% ../nbs/02_splits.ipynb #cf9673b8
 def sample_users(ratings: pd.DataFrame, # canonical ratings
@@ -45,9 +52,13 @@ class IdMap:
     items: np.ndarray
 
     @classmethod
-    def from_ratings(cls, ratings: pd.DataFrame) -> "IdMap":
-        "Index every user and item that appears in `ratings`."
-        return cls(np.unique(ratings["user_id"].to_numpy()), np.unique(ratings["item_id"].to_numpy()))
+    def from_ratings(cls, ratings: pd.DataFrame, # interactions with user_id and item_id
+                     catalogue: Any = None, # further item IDs to index (e.g. items only a candidate file names)
+                    ) -> "IdMap":
+        "Index every user and item that appears in `ratings`, and every item of `catalogue`."
+        items = np.unique(ratings["item_id"].to_numpy())
+        if catalogue is not None: items = np.union1d(items, np.asarray(catalogue).astype(items.dtype))
+        return cls(np.unique(ratings["user_id"].to_numpy()), items)
 
     @property
     def n_users(self) -> int: return len(self.users)
@@ -270,6 +281,60 @@ def split(ratings: pd.DataFrame, # canonical ratings, in file order (ties at a t
     check_split(s)
     return s
 
+# %% ../nbs/02_splits.ipynb #52d2ca2e
+@dataclass(frozen=True)
+class External:
+    "A split made elsewhere (published folds, a paper's files, frames): `source` says where from."
+    source: str = "external frames"
+
+def _external_part(df: pd.DataFrame | None, name: str, line_offset: int | None = None) -> pd.DataFrame:
+    "One part's frame in canonical columns and dtypes, after checking its IDs and (user, item) pairs (errors name the row, or the file line)."
+    at = (lambda r: f"row {r}") if line_offset is None else (lambda r: f"line {r + line_offset}")
+    cols = {"user_id": "int32", "item_id": "int32", "rating": "float32", "timestamp": "int64"}
+    if df is None: return pd.DataFrame({c: pd.Series([], dtype=t) for c, t in cols.items()})
+    if not isinstance(df, pd.DataFrame): raise TypeError(f"{name} must be a DataFrame, got {type(df).__name__}")
+    missing = [c for c in ("user_id", "item_id") if c not in df.columns]
+    if missing: raise ValueError(f"{name} lacks column(s) {', '.join(missing)} (it has: {', '.join(map(str, df.columns))})")
+    for c in ("user_id", "item_id"):
+        v = pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        bad = ~np.isfinite(v) | (v != np.round(v))
+        if bad.any():
+            r = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"{name} {at(r)}: {c} {df[c].iloc[r]!r} is not an integer ID")
+    out = pd.DataFrame({"user_id": df["user_id"].to_numpy().astype("int32"), "item_id": df["item_id"].to_numpy().astype("int32"),
+                        "rating": df["rating"].to_numpy().astype("float32") if "rating" in df else np.float32(np.nan),
+                        "timestamp": df["timestamp"].to_numpy().astype("int64") if "timestamp" in df else np.int64(0)})
+    dup = out.duplicated(["user_id", "item_id"]).to_numpy()
+    if dup.any():
+        r = int(np.flatnonzero(dup)[0])
+        raise ValueError(f"{name} {at(r)}: user {out.user_id.iat[r]}, item {out.item_id.iat[r]} appears twice in this part "
+                         f"({int(dup.sum())} repeated pair(s))")
+    return out
+
+# %% ../nbs/02_splits.ipynb #20514a23
+def from_frames(train: pd.DataFrame, # training interactions: user_id, item_id[, rating, timestamp]
+                test: pd.DataFrame, # held-out interactions, same columns
+                validation: pd.DataFrame | None = None, # validation interactions (None: none)
+                catalogue: Any = None, # every item ID to index (None: the items of the parts)
+                source: str = "external frames", # where the split comes from (its protocol prints it)
+               ) -> Split:
+    "A `Split` from parts made elsewhere: IDs checked, contiguous indices over the parts (and `catalogue`), leakage checked."
+    given = [df for df in (train, test, validation) if isinstance(df, pd.DataFrame)]
+    parts = {"train": _external_part(train, "train"), "valid": _external_part(validation, "validation"),
+             "test": _external_part(test, "test")}
+    if len(parts["train"]) == 0: raise ValueError("the training part is empty")
+    both = pd.concat(list(parts.values()))
+    idmap = IdMap.from_ratings(both, catalogue)
+    parts = {k: v.assign(u=idmap.user_index(v["user_id"]), i=idmap.item_index(v["item_id"])) for k, v in parts.items()}
+    train, valid, test = parts["train"], parts["valid"], parts["test"]
+    stats = {"has_rating": all("rating" in df.columns for df in given), "has_timestamp": all("timestamp" in df.columns for df in given),
+             "catalogue_only_items": int(idmap.n_items - both["item_id"].nunique()),
+             "test_rows_unseen_user": int((~np.isin(test["u"], train["u"])).sum()),
+             "test_rows_unseen_item": int((~np.isin(test["i"], train["i"])).sum())}
+    s = Split(train, test, valid, idmap, External(source), 0, stats)
+    check_split(s)
+    return s
+
 # %% ../nbs/02_splits.ipynb #5a97ed26
 @dataclass(frozen=True)
 class NegativeSampler:
@@ -321,9 +386,11 @@ def training_pairs(s: Split, # the split whose training interactions are the pos
     return users, items, labels
 
 # %% ../nbs/02_splits.ipynb #b5f21cbd
+PAD = -1   # fills the missing columns of a shorter candidate row
+
 @dataclass(frozen=True)
 class Candidates:
-    "Per evaluation row: the user index and the candidate item indices (column 0 is the held-out item)."
+    "Per evaluation row: the user index and the candidate item indices (column 0 is the held-out item; `PAD` fills short rows)."
     users: np.ndarray
     items: np.ndarray
     source: str
@@ -331,18 +398,42 @@ class Candidates:
     def __post_init__(self):
         if self.items.ndim != 2 or len(self.users) != len(self.items):
             raise ValueError(f"candidates must be (rows, n) with one user per row; got users {self.users.shape}, items {self.items.shape}")
+        if (self.items[:, 0] < 0).any(): raise ValueError("column 0 (the held-out item) cannot be padding")
+
+    @property
+    def live(self) -> np.ndarray:
+        "Boolean (rows, n): the cells that hold a candidate (not `PAD`)."
+        return self.items != PAD
+
+    @property
+    def min_candidates(self) -> int:
+        "The fewest candidates in any row (a cut-off K above it is undefined for that row)."
+        return int(self.live.sum(1).min())
 
 def check_candidates(s: Split, c: Candidates) -> None:
     "Raise `LeakageError` if a negative candidate is a positive of its user (any part) or repeats in its row."
-    pos = s.positives()
-    neg_users = np.repeat(c.users, c.items.shape[1] - 1)
-    hit = np.asarray(pos[neg_users, c.items[:, 1:].ravel()]).ravel()
+    if (c.items >= s.n_items).any() or (c.items < PAD).any(): raise ValueError(f"candidate item indices must be in [0, {s.n_items}) or PAD")
+    if (c.users < 0).any() or (c.users >= s.n_users).any(): raise ValueError(f"candidate users must be in [0, {s.n_users})")
+    if (dup := duplicate_cells(c.items)).any():
+        r = int(np.flatnonzero(dup.any(1))[0])
+        raise LeakageError(f"{int(dup.any(1).sum())} candidate row(s) repeat an item, e.g. row {r} (user "
+                           f"{s.idmap.user_ids(c.users[r])}) repeats item {s.idmap.item_ids(c.items[r][dup[r]][0])}")
+    neg = c.live[:, 1:]
+    neg_users = np.repeat(c.users, neg.sum(1))
+    neg_items = c.items[:, 1:][neg]
+    hit = np.asarray(s.positives()[neg_users, neg_items]).ravel()
     if hit.any():
         j = int(np.flatnonzero(hit)[0])
         raise LeakageError(f"{int(hit.sum())} sampled negative(s) are positives of their user, e.g. user "
-                           f"{s.idmap.user_ids(neg_users[j])}, item {s.idmap.item_ids(c.items[:, 1:].ravel()[j])}")
-    srt = np.sort(c.items, axis=1)
-    if (srt[:, 1:] == srt[:, :-1]).any(): raise LeakageError("a candidate row repeats an item")
+                           f"{s.idmap.user_ids(neg_users[j])}, item {s.idmap.item_ids(neg_items[j])}")
+
+def duplicate_cells(items: np.ndarray) -> np.ndarray:
+    "Boolean, same shape: cells whose (non-`PAD`) item already appears earlier in its row; column 0 is never marked."
+    order = np.argsort(items, axis=1, kind="stable")          # stable: an earlier column comes first among equals
+    srt = np.take_along_axis(items, order, 1)
+    again = np.zeros(items.shape, bool); again[:, 1:] = (srt[:, 1:] == srt[:, :-1]) & (srt[:, 1:] != PAD)
+    out = np.zeros(items.shape, bool); np.put_along_axis(out, order, again, 1)
+    return out
 
 # %% ../nbs/02_splits.ipynb #25765d08
 def sample_candidates(s: Split, # the split
@@ -376,11 +467,145 @@ def sample_candidates(s: Split, # the split
     s._cache[key] = c
     return c
 
-def candidates_from_ids(s: Split, user_ids: Any, item_ids: Any, source: str = "external") -> Candidates:
-    "Candidates from original IDs: `item_ids` is (rows, 1 + n) with the held-out item first, e.g. a published test file."
-    c = Candidates(s.idmap.user_index(user_ids), s.idmap.item_index(np.asarray(item_ids)), source)
-    check_candidates(s, c)
+ON_DUPLICATE = ("raise", "drop", "warn")
+
+def candidates_from_ids(s: Split, # the split the candidates belong to
+                        user_ids: Any, # original user ID of each row
+                        item_ids: Any, # (rows, 1 + n) original item IDs, the held-out item first
+                        source: str = "external", # where they come from (recorded in the results)
+                        on_duplicate: str = "raise", # an item twice in a row: raise, drop (keep the first) or warn (drop, say so)
+                       ) -> Candidates:
+    "Candidates from original IDs, e.g. a published test file; a repeated item is an error unless `on_duplicate` drops it."
+    if on_duplicate not in ON_DUPLICATE: raise ValueError(f"on_duplicate must be one of {', '.join(ON_DUPLICATE)}, got {on_duplicate!r}")
+    items = s.idmap.item_index(np.asarray(item_ids))
+    users = s.idmap.user_index(np.asarray(user_ids))
+    if (dup := duplicate_cells(items)).any() and on_duplicate != "raise":
+        msg = (f"{source}: {int(dup.any(1).sum())} of {len(items)} candidate row(s) list an item twice "
+               f"({int(dup[:, 1:].sum())} repeat(s), {int((items[:, 1:] == items[:, :1]).sum())} of them the held-out item); "
+               "each repeat is dropped (padded), so every item is scored once")
+        if on_duplicate == "warn": warnings.warn(msg, stacklevel=2)
+        items = np.where(dup, PAD, items)
+        source = f"{source} ({int(dup.sum())} repeated candidate(s) dropped)"
+    c = Candidates(users, items, source)
+    try: check_candidates(s, c)
+    except LeakageError as e:
+        if not dup.any(): raise
+        raise LeakageError(f"{e}; pass on_duplicate='drop' to score each item once (as the NCF authors' evaluation does) "
+                           "or 'warn' to drop and be told") from None
     return c
+
+# %% ../nbs/02_splits.ipynb #ecc13171
+def _read_fields(path: Path, sep: str = "\t") -> list[list[str]]:
+    "The lines of `path` split at `sep` (a missing file says so by name)."
+    if not path.is_file(): raise FileNotFoundError(f"{path} does not exist")
+    return [line.split(sep) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+def _number_block(rows: list[list[str]], path: Path, n: int | None, what: str, integer: Any = slice(None)) -> np.ndarray:
+    "The fields of `rows` as a float matrix (columns `integer` must hold integers); the first bad line raises, by number."
+    if len(rows) == 0: raise ValueError(f"{path}: the file is empty")
+    widths = np.array([len(r) for r in rows])
+    want = n if n is not None else int(widths[0])
+    if (bad := widths != want).any():
+        k = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{path}: line {k + 1}: expected {want} {what}, found {widths[k]}")
+    raw = np.array(rows, dtype=object)
+    m = pd.to_numeric(pd.Series(raw.ravel()), errors="coerce").to_numpy(dtype=float, na_value=np.nan).reshape(raw.shape)
+    bad = ~np.isfinite(m); bad[:, integer] |= m[:, integer] != np.round(m[:, integer])
+    if bad.any():
+        k, j = (int(x[0]) for x in np.nonzero(bad))
+        raise ValueError(f"{path}: line {k + 1}: {raw[k, j]!r} is not {'an integer' if bad[k, j] and np.isfinite(m[k, j]) else 'a number'}")
+    return m
+
+# %% ../nbs/02_splits.ipynb #32c5a105
+def _ncf_ratings(path: Path) -> pd.DataFrame:
+    m = _number_block(_read_fields(path), path, 4, "fields (user, item, rating, timestamp)", [0, 1, 3])
+    return pd.DataFrame({"user_id": m[:, 0], "item_id": m[:, 1], "rating": m[:, 2], "timestamp": m[:, 3]}).astype({"user_id": "int64", "item_id": "int64", "timestamp": "int64"})
+
+def read_ncf_files(prefix: str | os.PathLike, # e.g. Data/ml-1m for ml-1m.train.rating, ml-1m.test.rating, ml-1m.test.negative
+                   on_duplicate: str = "raise", # a test item among its own negatives (or any repeat): raise, drop or warn
+                  ) -> tuple[Split, Candidates]:
+    "The NCF authors' leave-one-out split and its candidate file: a `Split` and its `Candidates` (held-out item first)."
+    prefix = Path(prefix)
+    train = _ncf_ratings(prefix.with_name(prefix.name + ".train.rating"))
+    test = _ncf_ratings(prefix.with_name(prefix.name + ".test.rating"))
+    negpath = prefix.with_name(prefix.name + ".test.negative")
+    rows = _read_fields(negpath)
+    if len(rows) != len(test): raise ValueError(f"{negpath}: {len(rows)} line(s), but the test file has {len(test)} row(s)")
+    head = [r[0].strip().strip("()").split(",") for r in rows]
+    pair = _number_block(head, negpath, 2, "IDs in the leading (user,item)").astype(np.int64)
+    if (bad := (pair != test[["user_id", "item_id"]].to_numpy()).any(1)).any():
+        k = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{negpath}: line {k + 1}: ({pair[k, 0]},{pair[k, 1]}) is not test row {k + 1} "
+                         f"({test.user_id.iat[k]},{test.item_id.iat[k]})")
+    neg = _number_block([r[1:] for r in rows], negpath, None, "negatives").astype(np.int64)
+    s = from_frames(train, test, catalogue=np.unique(neg), source=f"NCF files {prefix.name}.*")
+    return s, candidates_from_ids(s, pair[:, 0], np.column_stack([pair[:, 1], neg]), f"{prefix.name}.test.negative", on_duplicate)
+
+# %% ../nbs/02_splits.ipynb #dc224748
+def write_ncf_files(prefix: str | os.PathLike, # e.g. out/ml-1m writes out/ml-1m.train.rating, .test.rating, .test.negative
+                    s: Split, # the split (its contiguous indices become the files' 0-based IDs)
+                    candidates: Candidates, # the test rows' candidates, held-out item first
+                   ) -> Path:
+    "Write a split and its candidates in the NCF authors' format (the inverse of `read_ncf_files`); returns `prefix`."
+    prefix = Path(prefix)
+    if not s.stats.get("has_rating", True) or s.train["rating"].isna().any(): raise ValueError("the NCF format needs a rating per row")
+    _check_rows_match(s, candidates)
+    for part in ("train", "test"):
+        df = s.part(part)[["u", "i", "rating", "timestamp"]]
+        with open(prefix.with_name(f"{prefix.name}.{part}.rating"), "w", encoding="utf-8", newline="\n") as f:
+            df.to_csv(f, sep="\t", header=False, index=False, float_format="%g")
+    lines = [f"({u},{row[0]})\t" + "\t".join(map(str, row[1:][row[1:] != PAD])) for u, row in zip(candidates.users, candidates.items)]
+    prefix.with_name(f"{prefix.name}.test.negative").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return prefix
+
+def _check_rows_match(s: Split, c: Candidates) -> None:
+    "The candidates' rows must be the test rows, in order (the NCF format pairs line k of both files)."
+    if not (np.array_equal(c.users, s.test["u"].to_numpy()) and np.array_equal(c.items[:, 0], s.test["i"].to_numpy())):
+        raise ValueError("the candidates' rows are not the split's test rows in order")
+
+# %% ../nbs/02_splits.ipynb #a9c4ab3f
+def read_split_csv(train: str | os.PathLike, # CSV of the training part: header user_id,item_id[,rating,timestamp]
+                   test: str | os.PathLike, # CSV of the held-out part, same header
+                   validation: str | os.PathLike | None = None, # CSV of the validation part
+                   catalogue: Any = None, # further item IDs to index
+                  ) -> Split:
+    "A `Split` from one CSV per part (checked like `from_frames`, errors naming the file and line)."
+    def part(p: Any) -> pd.DataFrame | None:
+        if p is None: return None
+        p = Path(p)
+        if not p.is_file(): raise FileNotFoundError(f"{p} does not exist")
+        return _external_part(pd.read_csv(p), str(p), line_offset=2)   # row 0 is line 2, after the header
+    return from_frames(part(train), part(test), part(validation), catalogue, source=f"CSV files {Path(train).name}, {Path(test).name}")
+
+# %% ../nbs/02_splits.ipynb #e55a6225
+OFFICIAL_FOLDS = {"ml-100k": ("u1", "u2", "u3", "u4", "u5", "ua", "ub")}
+
+def _pair_keys(df: pd.DataFrame) -> np.ndarray:
+    return np.sort(df["user_id"].to_numpy().astype(np.int64) << 32 | df["item_id"].to_numpy().astype(np.int64))
+
+def load_official_folds(name: str = "ml-100k", # the release that ships folds (only ml-100k does)
+                        data_dir: str | os.PathLike | None = None, # as in `load_movielens`
+                        *, path: str | os.PathLike | None = None, # the dataset folder itself
+                        verify: bool = True, # check the fold files' published checksums
+                        download: bool = True, # fetch a missing release
+                       ) -> dict[str, Split]:
+    "The release's official train/test folds (`u1`…`u5`, `ua`, `ub` for ml-100k) as `Split`s, checked against the full data."
+    if name not in OFFICIAL_FOLDS: raise ValueError(f"{name!r} ships no official folds; releases that do: {', '.join(OFFICIAL_FOLDS)}")
+    data = load_movielens(name, data_dir, path=path, verify=verify, download=download)
+    folder, info = Path(data.source.path), data.info
+    names = [f"{k}.{part}" for k in OFFICIAL_FOLDS[name] for part in ("base", "test")]
+    verify_folder(dataclasses.replace(info, files={n: n for n in names}), folder, verify)
+    whole, out, tests = _pair_keys(data.ratings), {}, {}
+    for k in OFFICIAL_FOLDS[name]:
+        base, test = (read_ratings(folder / f"{k}.{p}", info.fmt, name, info.rating_scale) for p in ("base", "test"))
+        if not np.array_equal(np.sort(np.r_[_pair_keys(base), _pair_keys(test)]), whole):
+            raise MalformedDataError(f"{folder / k}.base and {k}.test together are not the ratings of {info.files['ratings']}")
+        out[k] = from_frames(base, test, catalogue=data.items["item_id"], source=f"{name} official fold {k}")
+        tests[k] = _pair_keys(test)
+    cv = [k for k in OFFICIAL_FOLDS[name] if k[1:].isdigit()]
+    if len(np.unique(np.concatenate([tests[k] for k in cv]))) != len(whole):
+        raise MalformedDataError(f"{folder}: the test sets of {', '.join(cv)} do not partition the ratings")
+    return out
 
 # %% ../nbs/02_splits.ipynb #772bc0b6
 def _ordered(df: pd.DataFrame) -> pd.DataFrame:

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from .core import atomic_write, pick_device, report_progress, seed_everything
 from .metrics import RatingError, SampledCandidates, evaluate
-from .splits import NegativeSampler, Split, training_pairs
+from .splits import Candidates, NegativeSampler, Split, training_pairs
 
 # %% auto #0
 __all__ = ['LOSSES', 'OPTIMIZERS', 'SCHEDULES', 'Validator', 'TrainConfig', 'EpochData', 'ImplicitPairs', 'ExplicitRatings',
@@ -194,10 +194,11 @@ def ranking_validator(split: Split, # the split being trained on
                       protocol: Any = SampledCandidates(), # an evaluation protocol of the metrics chapter
                       which: str = "valid", # the part evaluated
                       prefix: str = "val_", # prefix of the history columns
+                      candidates: Candidates | None = None, # given candidates of the `which` rows (e.g. a published file)
                      ) -> Validator:
-    "Ranking metrics of the model on a part of `split` under an evaluation protocol."
+    "Ranking metrics of the model on a part of `split` under an evaluation protocol (and given candidates)."
     def validate(model: nn.Module) -> dict[str, float]:
-        res = evaluate(TorchScorer(model, next(model.parameters()).device), split, protocol, which)
+        res = evaluate(TorchScorer(model, next(model.parameters()).device), split, protocol, which, candidates)
         return {prefix + k: v for k, v in res.items() if isinstance(v, float)}
     return validate
 

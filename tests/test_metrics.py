@@ -25,10 +25,23 @@ def ranking_case(draw):
 @given(ranking_case())
 def test_fast_metrics_match_reference(case):
     scores, relevant, exclude, k = case
-    fast = ranking_metrics(*relevant_ranks(scores, relevant, exclude), n_rows=len(scores), ks=(k,))
+    fast = ranking_metrics(*relevant_ranks(scores, relevant, exclude), n_rows=len(scores), n_candidates=scores.shape[1], ks=(k,))
     slow = reference_metrics(scores, relevant, exclude, k=k)
     for key, v in slow.items():
         assert fast[key] == pytest.approx(v, abs=1e-12), key
+
+
+@settings(max_examples=200, deadline=None)
+@given(ranking_case(), st.integers(0, 1000))
+def test_optimistic_and_pessimistic_ties_bound_the_random_rank(case, seed):
+    scores, relevant, exclude, _ = case          # one held-out item per row (the sampled protocol's case)
+    relevant = relevant & (np.cumsum(relevant, 1) == 1); exclude = exclude & ~relevant
+    rows, lo = relevant_ranks(scores, relevant, exclude, ties="optimistic")
+    _, hi = relevant_ranks(scores, relevant, exclude, ties="pessimistic")
+    _, mid = relevant_ranks(scores, relevant, exclude, ties="random", seed=seed)
+    assert (lo <= mid).all() and (mid <= hi).all()
+    distinct = np.array([len(set(r[~e])) == (~e).sum() for r, e in zip(scores, exclude)])   # rows without ties: one rank
+    assert (lo[distinct[rows]] == hi[distinct[rows]]).all()
 
 
 @settings(max_examples=100, deadline=None)
@@ -69,10 +82,19 @@ def test_random_ties_are_seeded_and_unbiased():
 @pytest.mark.parametrize("bad,match", [
     (lambda: relevant_ranks(np.zeros((0, 3)), np.zeros((0, 3), bool)), "empty test set"),
     (lambda: relevant_ranks(np.ones((2, 3)), np.ones((2, 3), bool), np.ones((2, 3), bool)), "both relevant and excluded"),
-    (lambda: relevant_ranks(np.ones((2, 3)), np.ones((2, 3), bool), ties="optimistic"), "ties must be one of"),
-    (lambda: ranking_metrics(np.array([0]), np.array([0]), n_rows=2), "1 row\\(s\\) have no relevant item"),
+    (lambda: relevant_ranks(np.ones((2, 3)), np.ones((2, 3), bool), ties="best"), "ties must be one of pessimistic, optimistic, random"),
+    (lambda: ranking_metrics(np.array([0]), np.array([0]), n_rows=2, n_candidates=5), "1 row\\(s\\) have no relevant item"),
+    (lambda: ranking_metrics(np.array([0]), np.array([0]), n_rows=1, n_candidates=5, ks=(20,)), "K=20 must be between 1 and the number of candidates \\(5\\)"),
+    (lambda: hit_ratio(np.ones(5), k=2), "scores must be 2-D"),
+    (lambda: ndcg(np.ones(5), k=2), "scores must be 2-D"),
     (lambda: per_user_threshold_metrics([1], [3.0], [3.0], gain="dcg"), "gain must be"),
 ])
 def test_bad_inputs_are_refused(bad, match):
     with pytest.raises(ValueError, match=match):
         bad()
+
+
+def test_the_candidate_count_is_required():
+    "Without it a K above the candidates would give HR@K = 1 silently."
+    with pytest.raises(TypeError, match="n_candidates"):
+        ranking_metrics(np.array([0]), np.array([0]), n_rows=1, ks=(20,))

@@ -9,8 +9,10 @@ import pytest
 from hypothesis import assume, given, settings, strategies as st
 
 from movierec_nb.data import load_movielens, synthetic_frames
+from movierec_nb.splits import PAD as PAD_
 from movierec_nb.splits import (Candidates, LeakageError, LeaveOneOut, NegativeSampler, TemporalRatio, binarize,
-                                check_candidates, check_split, sample_candidates, split, training_pairs)
+                                candidates_from_ids as candidates_from_ids_, check_candidates, check_split, sample_candidates,
+                                split, training_pairs)
 
 
 @st.composite
@@ -91,3 +93,78 @@ def test_real_tie_counts(real_root, name, kw, tied):
     assert a.stats["users_tied_at_latest"] == tied
     differ = (a.test.sort_values("u").item_id.to_numpy() != b.test.sort_values("u").item_id.to_numpy()).sum()
     assert differ == tied   # the tie-break decides the test item of exactly the tied users
+
+
+def test_official_u1_fold_reproduces_surprise_svd(real_root):
+    "Surprise's SVD on ml-100k's official u1 fold: our evaluation of the fitted model equals Surprise's own RMSE, and so does Surprise run from the files."
+    import surprise
+    from surprise.model_selection import PredefinedKFold
+    from movierec_nb.baselines import SurpriseModel
+    from movierec_nb.metrics import RatingError, evaluate
+    from movierec_nb.splits import load_official_folds
+    folds = load_official_folds("ml-100k", real_root, download=False)
+    assert list(folds) == ["u1", "u2", "u3", "u4", "u5", "ua", "ub"]
+    s = folds["u1"]
+    assert (len(s.train), len(s.test), s.n_items) == (80_000, 20_000, 1682)
+    m = SurpriseModel("SVD", seed=0).fit(s)
+    ours = evaluate(m, s, RatingError())["RMSE"]
+    same_model = surprise.accuracy.rmse(m.algo.test(list(zip(s.test.u, s.test.i, s.test.rating))), verbose=False)
+    assert ours == pytest.approx(same_model, abs=1e-12)
+    data = surprise.Dataset.load_from_folds([tuple(str(real_root / "ml-100k" / f"u1.{p}") for p in ("base", "test"))], surprise.Reader("ml-100k"))
+    trainset, testset = next(PredefinedKFold().split(data))
+    from_files = surprise.accuracy.rmse(surprise.SVD(random_state=0).fit(trainset).test(testset), verbose=False)
+    assert ours == pytest.approx(from_files, abs=1e-9)        # same inner ids (file order), same seed: the same model
+    assert 0.9 < ours < 1.0
+
+
+def test_knn_with_msd_agrees_with_surprise_on_real_ml100k(real_root):
+    "Ties at the k-th MSD similarity are broken in Surprise's order, so every prediction agrees (it once differed for 8-12%)."
+    from movierec_nb.baselines import SurpriseModel
+    from movierec_nb.splits import load_official_folds
+    s = load_official_folds("ml-100k", real_root, download=False)["ua"]
+    pairs = s.test.sample(2000, random_state=0)
+    for algo, ub in (("KNNBasic", True), ("KNNWithMeans", False)):
+        m = SurpriseModel(algo, sim_options={"name": "msd", "user_based": ub}).fit(s)
+        ours = m.score(pairs.u.to_numpy(), pairs.i.to_numpy()[:, None])[:, 0]
+        theirs = np.array([m.algo.predict(u, i).est for u, i in zip(pairs.u, pairs.i)])
+        assert np.abs(ours - theirs).max() < 1e-9, algo
+
+
+def test_published_candidates_with_repeats_under_each_policy(tmp_path):
+    "A synthetic NCF-format candidate file with test items among their negatives: raise, drop, warn; HR/NDCG/MRR by brute force."
+    from movierec_nb.metrics import SampledCandidates, evaluate
+    from movierec_nb.splits import PAD, read_ncf_files, write_ncf_files
+    s = split(binarize(synthetic_frames(80, 400, 3000, fmt="ml-100k", seed=3, scale=(1, 5, 1))["ratings"]), LeaveOneOut(validation=False))
+    c = sample_candidates(s, 99, seed=1)
+    items = c.items.copy(); items[[0, 5, 9], 3] = items[[0, 5, 9], 0]
+    prefix = write_ncf_files(tmp_path / "syn", s, Candidates(c.users, items, "with repeats"))
+    with pytest.raises(LeakageError, match="3 candidate row\\(s\\) repeat an item.*on_duplicate='drop'"):
+        read_ncf_files(prefix)
+    with pytest.warns(UserWarning, match="3 of 80 candidate row\\(s\\) list an item twice"):
+        s_w, c_w = read_ncf_files(prefix, on_duplicate="warn")
+    s_d, c_d = read_ncf_files(prefix, on_duplicate="drop")
+    assert np.array_equal(c_w.items, c_d.items) and (c_d.items == PAD).sum() == 3
+
+    class Hashed:
+        def score(self, users, items): return ((users[:, None] * 31 + items * 17) % 23).astype(float)
+    got = evaluate(Hashed(), s_d, SampledCandidates(99, (5, 10)), candidates=c_d)
+    ranks = []
+    for u, row in zip(c_d.users, c_d.items):
+        live = row[row != PAD]
+        sc = Hashed().score(np.array([u]), live[None, :])[0]
+        ranks.append(sum(sc[1:] >= sc[0]))
+    ranks = np.array(ranks)
+    for k in (5, 10):
+        assert got[f"HR@{k}"] == pytest.approx((ranks < k).mean(), abs=1e-12)
+        assert got[f"NDCG@{k}"] == pytest.approx(np.where(ranks < k, 1 / np.log2(ranks + 2), 0).mean(), abs=1e-12)
+    assert got["MRR"] == pytest.approx((1 / (ranks + 1)).mean(), abs=1e-12)
+
+
+@pytest.mark.parametrize("bad,match", [
+    (lambda s, c: Candidates(c.users, np.c_[np.full(len(c.users), PAD_), c.items[:, 1:]], "x"), "column 0 \\(the held-out item\\) cannot be padding"),
+    (lambda s, c: candidates_from_ids_(s, s.idmap.user_ids(c.users), s.idmap.item_ids(c.items), on_duplicate="keep"), "on_duplicate must be one of raise, drop, warn"),
+])
+def test_candidate_edges_are_loud(bad, match):
+    s = split(binarize(synthetic_frames(40, 300, 1500, fmt="ml-100k", seed=0, scale=(1, 5, 1))["ratings"]), LeaveOneOut())
+    with pytest.raises(ValueError, match=match):
+        bad(s, sample_candidates(s, 20))
