@@ -22,7 +22,7 @@ from .tasks import resolve_exported
 
 # %% auto #0
 __all__ = ['BENCHMARKS', 'ON_REQUEST', 'synthetic_dataset', 'bench_data_load', 'bench_splits', 'bench_trainer', 'bench_baselines',
-           'bench_zeng_paper', 'bench_reproduce', 'run_benchmarks', 'main']
+           'bench_stats', 'bench_zeng_paper', 'bench_reproduce', 'run_benchmarks', 'main']
 
 # %% ../nbs/21_bench.ipynb #1e3dce68
 def _in_child(fn: Callable[..., dict], args: tuple, env: dict[str, str]) -> dict:
@@ -190,6 +190,20 @@ def bench_baselines(seed: int = 0) -> list[dict]:
                          time.perf_counter() - t0, "s", target))
     return rows
 
+# %% ../nbs/21_bench.ipynb #eceec936
+def bench_stats(seed: int = 0) -> list[dict]:
+    "Bootstrap CIs of a 10 × 6,000 per-user table (2,000 resamples) and 9 paired comparisons with Holm."
+    import numpy as np
+    import pandas as pd
+    from movierec_nb.stats import bootstrap_ci, compare_to
+    rng = np.random.default_rng(seed)
+    table = (rng.random((10, 6000)) < np.linspace(0.2, 0.6, 10)[:, None]).astype(float)
+    t0 = time.perf_counter(); bootstrap_ci(table, 2000, seed=seed); ci = time.perf_counter() - t0
+    t0 = time.perf_counter(); compare_to(pd.DataFrame(table.T, columns=[f"m{k}" for k in range(10)]), "m0", "wilcoxon", 2000, seed)
+    cmp = time.perf_counter() - t0
+    return [_row("stats", "bootstrap 95% CI, 10 models × 6,000 users, 2,000 resamples", ci, "s", 5),
+            _row("stats", "9 paired comparisons (CI of the difference + Wilcoxon) + Holm, 6,000 users", cmp, "s", 10)]
+
 # %% ../nbs/21_bench.ipynb #0e648935
 def _zeng_pipeline(folder: str) -> dict:
     "zeng-embedding's pipeline on the folder's data: prepare (30% of users), one epoch, sampled HR@10."
@@ -247,7 +261,7 @@ def bench_reproduce(profile: str = "quick", jobs: int = 2) -> list[dict]:
 # %% ../nbs/21_bench.ipynb #26caf02c
 BENCHMARKS: dict[str, Callable[..., list[dict]]] = {"data-load": bench_data_load, "splits": bench_splits,
                                                      "trainer": bench_trainer, "baselines": bench_baselines,
-                                                     "zeng-paper": bench_zeng_paper, "reproduce": bench_reproduce}
+                                                     "zeng-paper": bench_zeng_paper, "stats": bench_stats, "reproduce": bench_reproduce}
 ON_REQUEST = ("reproduce",)   # not part of a plain `python -m movierec_nb.bench`: it runs the whole study
 
 def run_benchmarks(names: list[str] | None = None, **kwargs) -> pd.DataFrame:
