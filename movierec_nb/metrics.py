@@ -14,10 +14,10 @@ import pandas as pd
 from .splits import Candidates, Split, sample_candidates
 
 # %% auto #0
-__all__ = ['TIES', 'EVAL_PROTOCOLS', 'PREFIXES', 'relevant_ranks', 'ranking_metrics', 'hit_ratio', 'ndcg', 'mrr',
-           'reference_metrics', 'mse', 'rmse', 'mae', 'per_user_threshold_metrics', 'reference_precision_recall_at_k',
-           'SampledCandidates', 'FullCatalogue', 'PerUserThreshold', 'RatingError', 'score_candidates', 'sampled_ranks',
-           'evaluate', 'evaluate_many']
+__all__ = ['TIES', 'EVAL_PROTOCOLS', 'PREFIXES', 'relevant_ranks', 'per_row_metrics', 'ranking_metrics', 'hit_ratio', 'ndcg',
+           'mrr', 'reference_metrics', 'mse', 'rmse', 'mae', 'per_user_threshold_metrics',
+           'reference_precision_recall_at_k', 'SampledCandidates', 'FullCatalogue', 'PerUserThreshold', 'RatingError',
+           'score_candidates', 'sampled_ranks', 'evaluate', 'evaluate_many', 'user_values']
 
 # %% ../nbs/03_metrics.ipynb #b6414e0e
 TIES = ("pessimistic", "optimistic", "random")
@@ -69,13 +69,13 @@ def relevant_ranks(scores: np.ndarray, # rows × candidates
     return rows, ranks
 
 # %% ../nbs/03_metrics.ipynb #c9578652
-def ranking_metrics(rows: np.ndarray, # the row of each relevant item
+def per_row_metrics(rows: np.ndarray, # the row of each relevant item
                     ranks: np.ndarray, # its 0-based rank among its row's candidates
                     n_rows: int, # rows evaluated (every row must have a relevant item)
                     n_candidates: int, # candidates per row (the fewest, if rows differ): a K above it is an error
                     ks: tuple[int, ...] = (10,), # cut-offs
-                   ) -> dict[str, float]:
-    "HR, Precision, Recall, F1, NDCG, MAP at each K, and MRR, from the flat (row, rank) arrays of relevant items."
+                   ) -> dict[str, np.ndarray]:
+    "Per row: HR (0/1), P, R, NDCG, AP at each K and the reciprocal rank (key MRR), from the flat (row, rank) arrays."
     if n_rows == 0: raise ValueError("no rows to evaluate (empty test set)")
     n_rel = np.bincount(rows, minlength=n_rows).astype(float)
     if (n_rel == 0).any(): raise ValueError(f"{int((n_rel == 0).sum())} row(s) have no relevant item")
@@ -90,15 +90,28 @@ def ranking_metrics(rows: np.ndarray, # the row of each relevant item
     for k in ks:
         hit = ranks < k
         hits = np.bincount(rows, weights=hit, minlength=n_rows)
-        p, r = hits / k, hits / n_rel
         dcg = np.bincount(rows, weights=hit / np.log2(ranks + 2.0), minlength=n_rows)
         idcg = np.cumsum(1 / np.log2(np.arange(k) + 2.0))[np.minimum(n_rel, k).astype(int) - 1]
         ap = np.bincount(rows, weights=hit * (pos_in_row + 1) / (ranks + 1.0), minlength=n_rows) / np.minimum(n_rel, k)
-        mp, mr = p.mean(), r.mean()
-        out.update({f"HR@{k}": float((hits > 0).mean()), f"P@{k}": float(mp), f"R@{k}": float(mr),
+        out.update({f"HR@{k}": (hits > 0).astype(float), f"P@{k}": hits / k, f"R@{k}": hits / n_rel,
+                    f"NDCG@{k}": dcg / idcg, f"MAP@{k}": ap})
+    out["MRR"] = 1 / (best + 1)
+    return out
+
+def ranking_metrics(rows: np.ndarray, # the row of each relevant item
+                    ranks: np.ndarray, # its 0-based rank among its row's candidates
+                    n_rows: int, # rows evaluated (every row must have a relevant item)
+                    n_candidates: int, # candidates per row (the fewest, if rows differ): a K above it is an error
+                    ks: tuple[int, ...] = (10,), # cut-offs
+                   ) -> dict[str, float]:
+    "HR, Precision, Recall, F1, NDCG, MAP at each K, and MRR: the means over rows of `per_row_metrics` (F1 of the means)."
+    per, out = per_row_metrics(rows, ranks, n_rows, n_candidates, ks), {}
+    for k in ks:
+        mp, mr = per[f"P@{k}"].mean(), per[f"R@{k}"].mean()
+        out.update({f"HR@{k}": float(per[f"HR@{k}"].mean()), f"P@{k}": float(mp), f"R@{k}": float(mr),
                     f"F1@{k}": float(2 * mp * mr / (mp + mr)) if mp + mr > 0 else 0.0,
-                    f"NDCG@{k}": float((dcg / idcg).mean()), f"MAP@{k}": float(ap.mean())})
-    out["MRR"] = float((1 / (best + 1)).mean())
+                    f"NDCG@{k}": float(per[f"NDCG@{k}"].mean()), f"MAP@{k}": float(per[f"MAP@{k}"].mean())})
+    out["MRR"] = float(per["MRR"].mean())
     return out
 
 # %% ../nbs/03_metrics.ipynb #f19060d2
@@ -254,7 +267,8 @@ def _pairs_scores(model: Any, df: pd.DataFrame) -> np.ndarray:
     return score_candidates(model, df["u"].to_numpy(), df["i"].to_numpy()[:, None])[:, 0]
 
 # %% ../nbs/03_metrics.ipynb #98258bd5
-def _full_catalogue(model: Any, s: Split, which: str, p: FullCatalogue, max_pairs: int) -> dict[str, float]:
+def _full_ranks(model: Any, s: Split, which: str, p: FullCatalogue, max_pairs: int) -> tuple[np.ndarray, ...]:
+    "Users evaluated, the (row, rank) of each of their held-out items among all unseen items, each user's top items, the fewest candidates."
     held = s.part(which)
     seen = s.positives(("train",) if which == "valid" else ("train", "valid"))
     relevant = s.positives((which,))
@@ -274,8 +288,11 @@ def _full_catalogue(model: Any, s: Split, which: str, p: FullCatalogue, max_pair
         part = np.argpartition(-sc, kmax - 1, axis=1)[:, :kmax]
         top_items.append(np.take_along_axis(part, np.argsort(-np.take_along_axis(sc, part, 1), axis=1, kind="stable"), 1))
     n_live = s.n_items - int((seen[users].sum(1) - seen[users].multiply(relevant[users]).sum(1)).max())
-    out = ranking_metrics(np.concatenate(rows_all), np.concatenate(ranks_all), len(users), n_live, p.ks)
-    top = np.concatenate(top_items)
+    return users, np.concatenate(rows_all), np.concatenate(ranks_all), np.concatenate(top_items), n_live
+
+def _full_catalogue(model: Any, s: Split, which: str, p: FullCatalogue, max_pairs: int) -> dict[str, float]:
+    users, rows, ranks, top, n_live = _full_ranks(model, s, which, p, max_pairs)
+    out = ranking_metrics(rows, ranks, len(users), n_live, p.ks)
     for k in p.ks:  # coverage: share of the catalogue that appears in some user's top k
         out[f"coverage@{k}"] = float(len(np.unique(top[:, :k])) / s.n_items)
     return out
@@ -357,3 +374,27 @@ def evaluate_many(model: Any, # anything with `score(users, items)`
         out.update({f"{prefix} {k}".strip(): v for k, v in res.items()
                     if isinstance(v, float) and (metrics is None or k.split("@")[0] in metrics)})
     return out | {"rows_unseen_user": res["rows_unseen_user"], "heldout_unseen_item": res["heldout_unseen_item"]}
+
+# %% ../nbs/03_metrics.ipynb #1deb9cd7
+def user_values(model: Any, # anything with `score(users, items)`
+                s: Split, # the split the model was trained on
+                protocol: Any, # SampledCandidates, FullCatalogue or RatingError
+                which: str = "test", # the held-out part: test or valid
+                candidates: Candidates | None = None, # given candidates for the sampled protocol
+                max_pairs: int = 1 << 22, # scores computed per call of `model.score`
+               ) -> pd.DataFrame:
+    "The per-user (ranking) or per-rating (RatingError) values whose means `evaluate` reports, indexed by user index `u`."
+    if isinstance(protocol, SampledCandidates):
+        c, ranks = sampled_ranks(model, s, protocol, which, candidates, max_pairs)
+        per = per_row_metrics(np.arange(len(ranks)), ranks, len(ranks), c.min_candidates, protocol.ks)
+        return pd.DataFrame(per, index=pd.Index(c.users, name="u"))
+    if isinstance(protocol, FullCatalogue):
+        users, rows, ranks, _, n_live = _full_ranks(model, s, which, protocol, max_pairs)
+        return pd.DataFrame(per_row_metrics(rows, ranks, len(users), n_live, protocol.ks), index=pd.Index(users, name="u"))
+    if isinstance(protocol, RatingError):
+        held = s.part(which)
+        pred, y = _pairs_scores(model, held), held["rating"].to_numpy(float)
+        _pair(y, pred)
+        return pd.DataFrame({"i": held["i"].to_numpy(), "rating": y, "pred": pred, "SE": (pred - y) ** 2, "AE": np.abs(pred - y)},
+                            index=pd.Index(held["u"].to_numpy(), name="u"))
+    raise ValueError(f"user_values supports SampledCandidates, FullCatalogue and RatingError, got {protocol!r}")
