@@ -103,6 +103,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                    'movierec_nb/baselines.py'),
                                        'movierec_nb.baselines._knn_estimate': ('baselines.html#_knn_estimate', 'movierec_nb/baselines.py'),
                                        'movierec_nb.baselines._mix64': ('baselines.html#_mix64', 'movierec_nb/baselines.py'),
+                                       'movierec_nb.baselines._nearest': ('baselines.html#_nearest', 'movierec_nb/baselines.py'),
                                        'movierec_nb.baselines._other_estimate': ( 'baselines.html#_other_estimate',
                                                                                   'movierec_nb/baselines.py'),
                                        'movierec_nb.baselines._rank_within_rows': ( 'baselines.html#_rank_within_rows',

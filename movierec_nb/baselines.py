@@ -191,6 +191,14 @@ def _deviations(aggregate: str, r: np.ndarray, raters: np.ndarray, col: int, mea
     return r
 
 # %% ../nbs/05_baselines.ipynb #e9efa5ef
+def _nearest(sims: np.ndarray, dev: np.ndarray, k: int, place: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    "Each row's k most similar raters and their deviations; ties at the k-th go to the earlier `place` (Surprise's order), else to any."
+    if sims.shape[1] <= k: return sims, np.broadcast_to(dev, sims.shape)
+    if place is not None: top = np.lexsort((np.broadcast_to(place, sims.shape), -sims), axis=-1)[:, :k]
+    else: top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+    return np.take_along_axis(sims, top, 1), dev[top]
+
+# %% ../nbs/05_baselines.ipynb #713e2a8d
 def knn_predict(S: np.ndarray, # row × row similarities
                 R: sp.csr_matrix, # rows × columns ratings (users × items for user-based)
                 x: np.ndarray, y: np.ndarray, # the (row, column) pairs to predict
@@ -220,15 +228,7 @@ def knn_predict(S: np.ndarray, # row × row similarities
             continue
         sims = S[np.ix_(xs, raters)].astype(np.float64)   # only the needed block, never whole rows
         dev = _deviations(aggregate, r, raters, col, mean, sigma, base)
-        if len(raters) > k and Tc is not None:      # Surprise's heapq.nlargest: the k largest, ties in rater order
-            place = np.broadcast_to(Tc.data[Tc.indptr[col]:Tc.indptr[col + 1]], sims.shape)
-            top = np.lexsort((place, -sims), axis=-1)[:, :k]
-            sims, dev = np.take_along_axis(sims, top, 1), dev[top]
-        elif len(raters) > k:
-            top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-            sims, dev = np.take_along_axis(sims, top, 1), dev[top]
-        else:
-            dev = np.broadcast_to(dev, sims.shape)
+        sims, dev = _nearest(sims, dev, k, None if Tc is None else Tc.data[Tc.indptr[col]:Tc.indptr[col + 1]])
         w = np.where(sims > 0, sims, 0.0)
         den, num, n_pos = w.sum(1), (w * dev).sum(1), (sims > 0).sum(1)
         agg = np.divide(num, den, out=np.zeros_like(num), where=(den > 0) & (n_pos >= min_k))

@@ -74,7 +74,8 @@ _ML100K_SHA = {
     "u.occupation": "cd5fbec9afe345d993a62fc7817df1a4a9079c4feb267b3118763b8fd942137d",
     "u.info": "5b0a40b2e47a729ee6203063f6dcf8790c2e63f5a18663e6ee318a72c5f3c27b",
     "README": "4883b8cf340ed0059971b33f56ad3adc88a40792108ebca3d24aafc4c82e8b52",
-    # the official train/test folds (read by `splits.load_official_folds`)
+}
+_ML100K_SHA |= {   # the official train/test folds (read by `splits.load_official_folds`)
     "u1.base": "ce253ec86c448b44fb3ba9a30d12dcfc2e9210cbde71efada3730c22e9ac212a",
     "u1.test": "18c6014a4b2c7324f250a63f8904a7b16b2b19f911129e346141507b0cbac950",
     "u2.base": "6c06f0b5df4b256da1a994f3ac66edc8da4d3f09bc9282df6b14d893366d703e",
@@ -90,6 +91,8 @@ _ML100K_SHA = {
     "ub.base": "237254d253b6ad7de84f919d041055428646254f34ed8f562703c899430cd881",
     "ub.test": "d54a72d05730d5892062734b2bec73e976f9b713d18c828a18b968d6cce442da",
 }
+
+# %% ../nbs/01_data.ipynb #f57c8e14
 _ML1M_KNOWN = {
     "ratings.dat": "git-blob:77a7c4b150f588c23bb9e1f068aa996c0b413695",
     "movies.dat": "sha256:0140fc2356357c1a851d0f52e893a1e4d3696df632c4141cea8d5bc3d621f0b9",

@@ -67,6 +67,7 @@ def ranking_row(model: Any, # anything with `score(users, items)`
     return evaluate_many(model, s, {"sampled": SampledCandidates(n_candidates, KS, seed), "full": FullCatalogue((10,))},
                          metrics=("HR", "NDCG", "MRR", "coverage"), candidates=candidates)
 
+# %% ../nbs/06_experiments.ipynb #1038ebd8
 def _loo_split(ratings: pd.DataFrame, settings: NCFSettings, seed: int) -> Split:
     "The papers' split: a user sample, binarised, leave-one-out."
     return split(binarize(sample_users(ratings, settings.user_frac, seed)), LeaveOneOut(tie_break=settings.tie_break), seed=seed)

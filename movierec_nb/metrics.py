@@ -98,6 +98,7 @@ def per_row_metrics(rows: np.ndarray, # the row of each relevant item
     out["MRR"] = 1 / (best + 1)
     return out
 
+# %% ../nbs/03_metrics.ipynb #9538988c
 def ranking_metrics(rows: np.ndarray, # the row of each relevant item
                     ranks: np.ndarray, # its 0-based rank among its row's candidates
                     n_rows: int, # rows evaluated (every row must have a relevant item)

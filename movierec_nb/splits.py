@@ -52,10 +52,8 @@ class IdMap:
     items: np.ndarray
 
     @classmethod
-    def from_ratings(cls, ratings: pd.DataFrame, # interactions with user_id and item_id
-                     catalogue: Any = None, # further item IDs to index (e.g. items only a candidate file names)
-                    ) -> "IdMap":
-        "Index every user and item that appears in `ratings`, and every item of `catalogue`."
+    def from_ratings(cls, ratings: pd.DataFrame, catalogue: Any = None) -> "IdMap":
+        "Index every user and item of `ratings` (user_id, item_id), and every item ID of `catalogue` (e.g. a candidate file's)."
         items = np.unique(ratings["item_id"].to_numpy())
         if catalogue is not None: items = np.union1d(items, np.asarray(catalogue).astype(items.dtype))
         return cls(np.unique(ratings["user_id"].to_numpy()), items)
@@ -410,6 +408,7 @@ class Candidates:
         "The fewest candidates in any row (a cut-off K above it is undefined for that row)."
         return int(self.live.sum(1).min())
 
+# %% ../nbs/02_splits.ipynb #0785a772
 def check_candidates(s: Split, c: Candidates) -> None:
     "Raise `LeakageError` if a negative candidate is a positive of its user (any part) or repeats in its row."
     if (c.items >= s.n_items).any() or (c.items < PAD).any(): raise ValueError(f"candidate item indices must be in [0, {s.n_items}) or PAD")
@@ -467,6 +466,7 @@ def sample_candidates(s: Split, # the split
     s._cache[key] = c
     return c
 
+# %% ../nbs/02_splits.ipynb #3ebc876c
 ON_DUPLICATE = ("raise", "drop", "warn")
 
 def candidates_from_ids(s: Split, # the split the candidates belong to

@@ -102,7 +102,8 @@ def run_tasks(fn: Callable[..., Any], # called as fn(**shared, **tasks[name]); a
     "Results of `fn(**shared, **tasks[name])` by task name, in task order, computed in `processes` processes and cached."
     if processes < 1: raise ValueError(f"processes must be >= 1, got {processes}")
     pooled = isolate or (processes > 1 and len(tasks) > 1)
-    fn, threads, shared = resolve_exported(fn) if pooled else fn, numeric_threads(threads), shared or {}
+    fn, threads = resolve_exported(fn) if pooled else fn, numeric_threads(threads)
+    shared = portable(shared or {}) if pooled else shared or {}      # a notebook's objects, as the package's
     runner = resolve_exported(_run_one)       # this chapter's own helper, run by the workers
     files = {n: Path(cache) / f"{task_key(fn, kw, fingerprint)}.pkl" for n, kw in tasks.items()} if cache is not None else {}
     results = {n: pickle.loads(f.read_bytes()) for n, f in files.items() if f.exists()}
@@ -119,12 +120,10 @@ def run_tasks(fn: Callable[..., Any], # called as fn(**shared, **tasks[name]); a
         for n in todo: keep(n, lambda n=n: _run_one(fn, threads, {**shared, **tasks[n]}))
     else:
         with ProcessPoolExecutor(processes, mp_context=mp.get_context("spawn"), max_tasks_per_child=1 if isolate else None) as ex:
-            shared = portable(shared)                # a notebook's objects, as the package's
-            futures = {ex.submit(runner, fn, threads, portable({**shared, **tasks[n]})): n for n in todo}
+            futures = {ex.submit(runner, fn, threads, {**shared, **portable(tasks[n])}): n for n in todo}
             try:
                 for f in as_completed(futures): keep(futures[f], f.result)
             except BaseException:
                 for f in futures: f.cancel()
                 raise
-    bar.close()
-    return {n: results[n] for n in tasks}
+    bar.close(); return {n: results[n] for n in tasks}
