@@ -5,20 +5,20 @@
 # %% ../nbs/07_claims.ipynb #12613f66
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pandas as pd
 
-from .report import ClaimRow
+from .report import ClaimRow, Finding
 
 # %% auto #0
-__all__ = ['PAPERS', 'CLAIMS', 'Claim', 'claims_for', 'verdict', 'claims_table']
+__all__ = ['PAPERS', 'NUMERIC_RULE', 'CLAIMS', 'Claim', 'claims_for', 'verdict', 'direction_verdict', 'finding', 'claims_table']
 
 # %% ../nbs/07_claims.ipynb #290ce334
 @dataclass(frozen=True)
 class Claim:
-    "One number a paper claims."
+    "One claim of a paper: a number (`value`) or a qualitative statement (`value` NaN, `metric` the statement), with the rule that decides it."
     paper: str
     model: str
     metric: str
@@ -26,11 +26,24 @@ class Claim:
     dataset: str
     protocol: str
     source: str
+    rule: str = ""              # how the verdict is decided (numeric claims: the interval rule)
+    sign: int = 1               # qualitative claims: the sign of the statistic that supports the claim
+
+    @property
+    def qualitative(self) -> bool: return not np.isfinite(self.value)
+
+    @property
+    def tolerance(self) -> float:
+        "Half a unit of the last digit the paper printed (its rounding)."
+        digits = repr(float(self.value)).split(".")[1] if "." in repr(float(self.value)) else ""
+        return 0.5 * 10.0 ** -len(digits.rstrip("0") or "0")
 
 PAPERS = ("zeng-embedding", "wang-ncf", "kanyuch-deepcf", "aam-hybrid", "liu-survey")
+NUMERIC_RULE = "reproduced if the claim lies in our 95% interval widened by the paper's rounding; lower/higher if the interval excludes it"
 _LOO = "leave-one-out by latest timestamp; held-out item + 99 sampled non-interacted items"
 _KANYUCH = "temporal 80/20 split; precision/recall among each user's test items (threshold) — inferred"
-CLAIMS: tuple[Claim, ...] = (
+_AAM = "Top-K hit ratio (K and candidates not legible; K = 10 assumed)"
+_NUMERIC = (
     Claim("zeng-embedding", "embedding MLP (8+8 -> 64 -> 32 -> 1)", "HR@10", 0.85, "ml-25m (random subset of users)",
           _LOO + " (candidate set not stated; the standard of this family)", "section 4"),
     Claim("wang-ncf", "NCF MLP with BatchNorm (Table 1)", "HR@10", 0.74, "ml-20m, 30% of users", _LOO, "sections 4 and 5"),
@@ -42,41 +55,98 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("kanyuch-deepcf", "deep CF regression", "F1@10", 0.7276, "ml-latest-small", _KANYUCH, "results"),
     Claim("kanyuch-deepcf", "deep CF regression", "NDCG@10", 0.8870, "ml-latest-small", _KANYUCH, "results"),
     Claim("kanyuch-deepcf", "deep CF regression", "NDCG@10 (conclusion)", 0.8851, "ml-latest-small", _KANYUCH, "conclusion"),
-    Claim("aam-hybrid", "KNN", "HR@10", 0.72, "ml-1m", "Top-K hit ratio (K and candidates not legible; K = 10 assumed)", "comparison table"),
-    Claim("aam-hybrid", "SVD", "HR@10", 0.75, "ml-1m", "Top-K hit ratio (K and candidates not legible; K = 10 assumed)", "comparison table"),
-    Claim("aam-hybrid", "hybrid without residual", "HR@10", 0.82, "ml-1m", "Top-K hit ratio (K and candidates not legible; K = 10 assumed)", "comparison table"),
-    Claim("aam-hybrid", "hybrid with residual", "HR@10", 0.85, "ml-1m", "Top-K hit ratio (K and candidates not legible; K = 10 assumed)", "comparison table"),
+    *(Claim("aam-hybrid", m, "HR@10", v, "ml-1m", _AAM, "comparison table")
+      for m, v in (("KNN", 0.72), ("SVD", 0.75), ("hybrid without residual", 0.82), ("hybrid with residual", 0.85))),
 )
 
-def claims_for(paper: str) -> list[Claim]:
-    "The claims of one paper (a `ValueError` lists the papers for an unknown key)."
+# %% ../nbs/07_claims.ipynb #65a74e3e
+_DIR = "supported if its 95% interval is above 0, contradicted if below 0, inconclusive otherwise"
+_Q = float("nan")
+_QUALITATIVE = (
+    Claim("wang-ncf", "NCF MLP with BatchNorm (Table 1)", "active users get higher HR@10", _Q, "ml-20m, 30% of users", _LOO, "section 5",
+          "Spearman rho of the per-user hit@10 against the user's training interactions, pooled over data seeds: " + _DIR),
+    Claim("wang-ncf", "NCF MLP with BatchNorm (Table 1)", "outperforms traditional methods", _Q, "ml-20m, 30% of users", _LOO, "sections 5 and 6",
+          "NCF minus the better of popularity and item-KNN on per-user hit@10 (paired, pooled over data seeds): " + _DIR),
+    Claim("kanyuch-deepcf", "deep CF regression", "improves over matrix factorisation", _Q, "ml-latest-small", _KANYUCH, "results and conclusion",
+          "network minus Surprise SVD on per-rating squared error (same test ratings, mean over seeds): supported if its 95% interval "
+          "is below 0, contradicted if above 0, inconclusive otherwise", -1),
+    Claim("kanyuch-deepcf", "deep CF regression", "explanations weight user preference 0.65 for its example user", _Q, "ml-latest-small",
+          "attention weights of the explained top-10", "section 6", "not decided yet: the chapter prints the weights (issue 19)"),
+    Claim("kanyuch-deepcf", "deep CF regression", "recommendations are diverse across genres", _Q, "ml-latest-small",
+          "genres of the sample users' top-10", "section 6", "not decided yet: no diversity metric (issue 19)"),
+    Claim("aam-hybrid", "KNN < SVD < plain < residual", "ordering KNN < SVD < plain < residual", _Q, "ml-1m", _AAM, "comparison table",
+          "each consecutive paired difference of per-user hit@10 (pooled over seeds): supported if every interval is above 0, "
+          "contradicted if any is below 0, inconclusive otherwise; the statistic is the weakest step"),
+    Claim("aam-hybrid", "hybrid with residual", "middle values of Table 9 are best", _Q, "ml-1m", "validation RMSE per Table 9 value", "Table 9",
+          "per factor whose values differ by more than 2 seed sd: supported if the middle value is best for every such factor, "
+          "contradicted if for none, inconclusive if mixed or no factor is distinguishable; the statistic is the share of factors"),
+    *(Claim("liu-survey", "survey bench", claim, _Q, "any MovieLens", "the survey bench (one split, every family)", "survey text", rule)
+      for claim, rule in (
+          ("KNN/CF have high computational and memory cost", "every neighbourhood model's inference time and peak memory are above the bench median"),
+          ("an ANN trained on RMSE is more accurate than traditional CF", "MLP RMSE below the best traditional CF RMSE"),
+          ("GRU is cheaper than LSTM with comparable quality", "GRU trains faster and has fewer parameters, |HR@10 difference| < 2 standard errors"),
+          ("the Transformer improves on recurrent models", "SASRec full HR@10 above both GRU and LSTM"),
+          ("more complex is not always better", "some model with fewer parameters than every deep model beats a deep model on full HR@10"),
+          ("deep models need more data (traditional methods keep their value on small data)",
+           "the best deep model's lead over the best traditional model (full HR@10) grows from the smallest to the largest user share"))),
+)
+CLAIMS: tuple[Claim, ...] = tuple(replace(c, rule=NUMERIC_RULE) for c in _NUMERIC) + _QUALITATIVE
+
+def claims_for(paper: str, qualitative: bool | None = False) -> list[Claim]:
+    "The claims of one paper: numeric (default), qualitative (True) or all (None); a `ValueError` lists the papers for an unknown key."
     if paper not in PAPERS: raise ValueError(f"unknown paper {paper!r}; valid: {', '.join(PAPERS)}")
-    return [c for c in CLAIMS if c.paper == paper]
+    return [c for c in CLAIMS if c.paper == paper and (qualitative is None or c.qualitative == qualitative)]
 
 # %% ../nbs/07_claims.ipynb #d1d2786b
-def verdict(claimed: float, mean: float, std: float | None, tolerance: float = 0.02) -> str:
-    "'reproduced' if |mean − claimed| <= max(2·std, tolerance), else 'higher than claimed' / 'lower than claimed'."
-    if mean is None or not np.isfinite(mean): return "not measured"
-    band = max(2 * (std if std is not None and np.isfinite(std) else 0.0), tolerance)
-    if abs(mean - claimed) <= band: return "reproduced"
-    return "higher than claimed" if mean > claimed else "lower than claimed"
+def verdict(claimed: float, low: float, high: float, tolerance: float = 0.0) -> str:
+    "'reproduced' if low − tolerance <= claimed <= high + tolerance, else 'lower than claimed' / 'higher than claimed'."
+    if not (np.isfinite(low) and np.isfinite(high)): return "not measured"
+    if low > high: raise ValueError(f"interval [{low}, {high}] is empty")
+    if high + tolerance < claimed: return "lower than claimed"
+    if low - tolerance > claimed: return "higher than claimed"
+    return "reproduced"
 
+def direction_verdict(low: float, high: float, sign: int = 1) -> str:
+    "'supported' if the interval excludes 0 on the side of `sign`, 'contradicted' if on the other side, else 'inconclusive'."
+    if not (np.isfinite(low) and np.isfinite(high)): return "not tested"
+    if sign * low > 0 and sign * high > 0: return "supported"
+    if sign * low < 0 and sign * high < 0: return "contradicted"
+    return "inconclusive"
+
+def _claim(paper: str, text: str) -> Claim:
+    found = [c for c in claims_for(paper, qualitative=True) if c.metric == text]
+    if not found: raise ValueError(f"{paper} has no qualitative claim {text!r}; registered: {'; '.join(c.metric for c in claims_for(paper, True))}")
+    return found[0]
+
+def finding(paper: str, # a key of `PAPERS`
+            claim: str, # the registered wording (`Claim.metric`)
+            evidence: str, # what was measured, in words
+            statistic: str = "", # what `value` is
+            value: float = float("nan"), low: float = float("nan"), high: float = float("nan"), n: int = 0,
+            verdict: str | None = None, # for rules without an interval: 'supported' / 'not supported'
+            rule: str | None = None, # the rule as the chapter applied it (default: the registry's)
+           ) -> Finding:
+    "The `report.Finding` of a registered qualitative claim: the verdict from the interval by the claim's sign, unless given."
+    c = _claim(paper, claim)
+    v = verdict if verdict is not None else direction_verdict(low, high, c.sign)
+    return Finding(c.metric, rule or c.rule, v, evidence, statistic, float(value), float(low), float(high), int(n))
+
+# %% ../nbs/07_claims.ipynb #c7fcfd9b
 def claims_table(paper: str, # a key of `PAPERS`
-                 measured: dict[tuple[str, str] | str, tuple[float, float]], # metric (or (model, metric)) -> (mean, std)
+                 measured: dict[tuple[str, str] | str, dict[str, float]], # metric (or (model, metric)) -> mean, low, high, n, sd
                  reasons: dict[str, str], # metric, model or '*' -> the explanation printed beside the verdict
                  ours_dataset: str, # what we ran on (dataset, users, seeds)
                  ours_protocol: str, # how we measured
-                 tolerance: float = 0.02, # the smallest band that counts as reproduced
                 ) -> pd.DataFrame:
-    """One row (a `report.ClaimRow`) per claim of `paper`: claimed value, ours (mean ± std), difference, datasets, protocols, verdict, reason.
+    """One row (a `report.ClaimRow`) per numeric claim of `paper`: claimed value, ours with its interval, difference, datasets, protocols, verdict, reason.
 
-    `measured` maps a metric (or a (model, metric) pair) to (mean, std); `reasons` maps a metric or model to the
-    explanation printed beside the verdict ('*' applies to every row)."""
-    rows = []
+    `measured` maps a metric (or a (model, metric) pair) to our estimate (`stats.interval`'s dict, plus `sd` over seeds);
+    `reasons` maps a metric or model to the explanation printed beside the verdict ('*' applies to every row)."""
+    rows, nan = [], float("nan")
     for c in claims_for(paper):
-        mean, std = measured.get((c.model, c.metric), measured.get(c.metric, (np.nan, np.nan)))
-        v = verdict(c.value, mean, std, tolerance)
+        e = measured.get((c.model, c.metric), measured.get(c.metric, {}))
+        mean, low, high = (float(e.get(k, nan)) for k in ("mean", "low", "high"))
         why = "; ".join(x for x in (reasons.get(c.metric), reasons.get(c.model), reasons.get("*")) if x)
-        rows.append(ClaimRow(c.model, c.metric, c.value, mean, std, mean - c.value if np.isfinite(mean) else np.nan, c.dataset,
-                             ours_dataset, c.protocol, ours_protocol, v, why))
+        rows.append(ClaimRow(c.model, c.metric, c.value, mean, float(e.get("sd", nan)), mean - c.value, c.dataset, ours_dataset,
+                             c.protocol, ours_protocol, verdict(c.value, low, high, c.tolerance), why, low, high, int(e.get("n", 0))))
     return pd.DataFrame([asdict(r) for r in rows])

@@ -15,15 +15,15 @@ import pandas as pd
 from .baselines import make_model
 from .core import report_progress
 from .data import plot_genre_distribution, plot_rating_distribution
-from .metrics import FullCatalogue, SampledCandidates, evaluate_many, sampled_ranks
+from .metrics import FullCatalogue, SampledCandidates, evaluate_many, user_values
 from .report import ChapterSettings
 from .splits import Candidates, LeaveOneOut, Split, binarize, sample_users, split
 from .train import ImplicitPairs, TorchScorer, TrainConfig, Trainer, ranking_validator
 
 # %% auto #0
-__all__ = ['KS', 'NCFSettings', 'activity_buckets', 'ranking_row', 'implicit_loo_run', 'summarise', 'mean_std', 'runs_to_json',
-           'plot_hr_at_k', 'plot_activity', 'plot_protocols', 'run_seeds', 'plot_used_data', 'plot_results',
-           'hr_reason']
+__all__ = ['KS', 'METRIC_TESTS', 'NCFSettings', 'activity_buckets', 'ranking_row', 'implicit_loo_run', 'summarise', 'mean_std',
+           'runs_to_json', 'plot_hr_at_k', 'plot_activity', 'plot_protocols', 'run_seeds', 'plot_used_data', 'pooled',
+           'ncf_statistics', 'hr_estimate', 'activity_trend', 'plot_intervals', 'plot_results', 'hr_reason']
 
 # %% ../nbs/06_experiments.ipynb #3ef2cd38
 @dataclass
@@ -36,16 +36,17 @@ class NCFSettings(ChapterSettings):
     n_negatives: int = 4            # training negatives per positive, redrawn every epoch
     n_candidates: int = 99          # sampled negatives beside each held-out item
     tie_break: str = "first-in-file"
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])   # data seeds
+    train_seeds: int = 5            # training seeds on the first data seed (seed, seed + 1, ...)
     device: str = "auto"
     baselines: dict[str, dict] = field(default_factory=lambda: {
         "popularity": {}, "itemknn-cosine": {}, "ease": {}, "ials": {}, "bpr": {"iterations": 100}, "dot-mf": {}})
     PROFILE_DEFAULTS: ClassVar[dict[str, dict[str, Any]]] = {
-        "test": dict(epochs=2, seeds=[0], baselines={"popularity": {}, "ease": {}, "dot-mf": {"epochs": 2}})}
+        "test": dict(epochs=2, seeds=[0], train_seeds=2, baselines={"popularity": {}, "ease": {}, "dot-mf": {"epochs": 2}})}
 
     def validate(self) -> None:
         if not 0 < self.user_frac <= 1: raise ValueError(f"user_frac must be in (0, 1], got {self.user_frac}")
-        for k in ("epochs", "batch_size", "n_candidates"):
+        for k in ("epochs", "batch_size", "n_candidates", "train_seeds"):
             if getattr(self, k) < 1: raise ValueError(f"{k} must be >= 1, got {getattr(self, k)}")
         if not self.seeds: raise ValueError("seeds must name at least one seed")
 
@@ -75,37 +76,44 @@ def _loo_split(ratings: pd.DataFrame, settings: NCFSettings, seed: int) -> Split
 def implicit_loo_run(ratings: pd.DataFrame | None, # canonical ratings of the whole dataset (None with `split`)
                      make_net: Callable[[int, int], Any], # (n_users, n_items) -> a network of the study's convention
                      settings: NCFSettings, # the experiment's settings
-                     seed: int = 0, # drives the user sample, initialisation, negatives and candidates
+                     seed: int = 0, # the data seed: user sample, candidates, baselines
                      name: str = "model", # the network's row name in the results
                      split: Split | None = None, # a prepared split (e.g. a published one) instead of sampling and splitting
                      candidates: Candidates | None = None, # the test rows' candidates (e.g. a published file); None: sampled
+                     train_seed: int | None = None, # the network's initialisation, negatives and batch order (None: `seed`)
+                     baselines: bool = True, # False: the network only (another training seed on the same data)
                     ) -> dict[str, Any]:
-    "One seed: sample users, binarise, leave-one-out (or take `split`), train `make_net`, evaluate it and the baselines."
+    "One run: sample users, binarise, leave-one-out (or take `split`), train `make_net`, evaluate it and the baselines; per-user values too."
     import torch
     if (ratings is None) == (split is None): raise ValueError("pass either ratings (to sample and split) or a prepared split")
     t0 = time.perf_counter()
     s = split if split is not None else _loo_split(ratings, settings, seed)
     n_cand = settings.n_candidates if candidates is None else candidates.items.shape[1] - 1
     t_prep = time.perf_counter() - t0
-    torch.manual_seed(seed)
+    ts = seed if train_seed is None else train_seed
+    torch.manual_seed(ts)
     net = make_net(s.n_users, s.n_items)
-    cfg = TrainConfig(loss="bce", lr=settings.lr, batch_size=settings.batch_size, epochs=settings.epochs, seed=seed,
+    cfg = TrainConfig(loss="bce", lr=settings.lr, batch_size=settings.batch_size, epochs=settings.epochs, seed=ts,
                       device=settings.device, monitor="val_HR@10", mode="max", restore_best=False, progress=False)
     validators = [ranking_validator(s, SampledCandidates(settings.n_candidates, (10,), seed))] if len(s.valid) else []
-    trainer = Trainer(net, cfg, ImplicitPairs(s, settings.n_negatives, seed), validators)
+    trainer = Trainer(net, cfg, ImplicitPairs(s, settings.n_negatives, ts), validators)
     history = trainer.fit()
     scorer = TorchScorer(net, trainer.device)
     t1 = time.perf_counter()
+    protocol = SampledCandidates(n_cand, (10,), seed)
     rows = {name: {**ranking_row(scorer, s, seed, n_cand, candidates), "fit_s": float(history.time_s.sum())}}
-    _, ranks = sampled_ranks(scorer, s, SampledCandidates(n_cand, (10,), seed), candidates=candidates)
+    per_user = {name: user_values(scorer, s, protocol, candidates=candidates)[["HR@10", "NDCG@10"]]}
     t_eval = time.perf_counter() - t1
-    n_train = np.bincount(s.train["u"], minlength=s.n_users)[s.test["u"].to_numpy()]
-    by_activity = pd.DataFrame({"bucket": activity_buckets(n_train), "hit": ranks < 10}).groupby("bucket", observed=False).hit.agg(["mean", "size"])
-    for bname, params in settings.baselines.items():
+    n_train = pd.Series(np.bincount(s.train["u"], minlength=s.n_users)[per_user[name].index], index=per_user[name].index, name="n_train")
+    by_activity = pd.DataFrame({"bucket": activity_buckets(n_train.to_numpy()), "hit": per_user[name]["HR@10"].to_numpy()}
+                               ).groupby("bucket", observed=False).hit.agg(["mean", "size"])
+    for bname, params in (settings.baselines.items() if baselines else ()):
         m = make_model(bname, seed=seed, **params).fit(s)
         rows[bname] = {**ranking_row(m, s, seed, n_cand, candidates), "fit_s": m.fit_time_s}
-    return {"seed": seed, "split": s.summary().to_dict(), "history": history, "metrics": pd.DataFrame(rows).T,
-            "by_activity": by_activity, "times": {"prepare_s": t_prep, "train_s": float(history.time_s.sum()), "evaluate_s": t_eval}}
+        per_user[bname] = user_values(m, s, protocol, candidates=candidates)[["HR@10", "NDCG@10"]]
+    return {"seed": seed, "train_seed": ts, "split": s.summary().to_dict(), "history": history, "metrics": pd.DataFrame(rows).T,
+            "per_user": pd.concat(per_user, axis=1).swaplevel(axis=1), "n_train": n_train, "by_activity": by_activity,
+            "times": {"prepare_s": t_prep, "train_s": float(history.time_s.sum()), "evaluate_s": t_eval}}
 
 # %% ../nbs/06_experiments.ipynb #dcd45d23
 def summarise(runs: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -121,7 +129,7 @@ def mean_std(mean: pd.DataFrame, std: pd.DataFrame, cols: list[str], digits: int
 
 def runs_to_json(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     "The per-seed results of `implicit_loo_run` as JSON-ready data."
-    return [{"seed": r["seed"], "split": r["split"], "times": r["times"], "history": r["history"].to_dict(orient="list"),
+    return [{"seed": r["seed"], "train_seed": r.get("train_seed", r["seed"]), "split": r["split"], "times": r["times"], "history": r["history"].to_dict(orient="list"),
              "metrics": r["metrics"].astype(float).to_dict(orient="index"),
              "by_activity": r["by_activity"].reset_index().astype({"bucket": str}).to_dict(orient="list")} for r in runs]
 
@@ -169,14 +177,20 @@ def run_seeds(run: Any, # the chapter's `report.ChapterRun`
               make_net: Callable[[int, int], Any], # the paper's network
               settings: NCFSettings, # the chapter's settings
               name: str, # the network's row name
-             ) -> tuple[list[dict[str, Any]], pd.DataFrame, pd.DataFrame]:
-    "Every seed of `settings` through `implicit_loo_run`; the runs and the mean and std over seeds."
-    runs = []
+             ) -> tuple[list[dict[str, Any]], pd.DataFrame, pd.DataFrame, list[dict[str, Any]]]:
+    """Every data seed through `implicit_loo_run`, then `train_seeds − 1` more training seeds of the network on the first.
+
+    Returns the data seeds' runs, their mean and std over data seeds, and the first data seed's runs over training seeds."""
+    runs, extra, d0 = [], [], settings.seeds[0]
+    total = len(settings.seeds) + settings.train_seeds - 1
     with run.timed("seeds"):
         for k, s in enumerate(settings.seeds, 1):
-            report_progress("seed", f"seed {k}/{len(settings.seeds)}")
+            report_progress("seed", f"run {k}/{total}: data seed {s}")
             runs.append(implicit_loo_run(ratings, make_net, settings, seed=s, name=name))
-    return (runs, *summarise(runs))
+        for k, ts in enumerate(range(d0 + 1, d0 + settings.train_seeds), len(settings.seeds) + 1):
+            report_progress("seed", f"run {k}/{total}: data seed {d0}, training seed {ts}")
+            extra.append(implicit_loo_run(ratings, make_net, settings, seed=d0, name=name, train_seed=ts, baselines=False))
+    return (runs, *summarise(runs), [runs[0], *extra])
 
 def plot_used_data(data: Any, settings: NCFSettings) -> Any:
     "Figures 1 and 2 of the papers (top genres, rating values) for the users the first seed sampled."
@@ -184,6 +198,72 @@ def plot_used_data(data: Any, settings: NCFSettings) -> Any:
     used = replace(data, ratings=sample_users(data.ratings, settings.user_frac, settings.seeds[0]))
     fig, ax = plt.subplots(1, 2, figsize=(13, 4))
     plot_genre_distribution(used, ax=ax[0]); plot_rating_distribution(used, ax=ax[1]); fig.tight_layout()
+    return fig
+
+# %% ../nbs/06_experiments.ipynb #108655ea
+METRIC_TESTS = {"HR@10": "mcnemar", "NDCG@10": "wilcoxon"}
+
+def pooled(runs: list[dict[str, Any]], metric: str) -> pd.DataFrame:
+    "(data seed, user) × model values of `metric` from the runs' per-user frames."
+    return pd.concat({r["seed"]: r["per_user"][metric] for r in runs}, names=["seed"])
+
+def _sd(x: list[float]) -> float: return float(np.std(x, ddof=1)) if len(x) > 1 else float("nan")
+
+def ncf_statistics(runs: list[dict[str, Any]], # the data seeds' runs (`run_seeds`)
+                   train_runs: list[dict[str, Any]], # the first data seed's runs over training seeds
+                   name: str, # the network
+                   traditional: tuple[str, ...] = ("popularity", "itemknn-cosine"), # the "traditional methods" compared
+                   seed: int = 0, # seed of the resampling
+                  ) -> dict[str, Any]:
+    "Intervals of every model, the paired family of the network against the references (with Holm), and the variance components."
+    from movierec_nb.stats import interval, paired_family
+    values = {m: pooled(runs, m) for m in METRIC_TESTS}
+    sd_train = {m: _sd([r["per_user"][m][name].mean() for r in train_runs]) for m in METRIC_TESTS}
+    sd_data = {m: _sd([r["per_user"][m][name].mean() for r in runs]) for m in METRIC_TESTS}
+    widen = {m: (0.0 if np.isnan(sd_train[m]) else sd_train[m] / np.sqrt(len(runs))) for m in METRIC_TESTS}
+    intervals = pd.DataFrame([{"model": mod, "metric": m, **interval(v[mod], widen[m] if mod == name else 0.0, seed=seed)}
+                              for m, v in values.items() for mod in v.columns])
+    hr = values["HR@10"].mean().drop(name)
+    best = str(hr.idxmax())
+    refs = list(dict.fromkeys([r for r in traditional if r in hr.index] + [best]))
+    variance = pd.DataFrame({"sd over data seeds": sd_data, "sd over training seeds": sd_train,
+                             "data seeds": len(runs), "training seeds": len(train_runs)})
+    variance["data component (sd)"] = np.sqrt(np.clip(variance["sd over data seeds"] ** 2 - variance["sd over training seeds"].fillna(0) ** 2, 0, None))
+    per_train = pd.DataFrame({r["train_seed"]: r["metrics"].loc[name, ["sampled HR@10", "sampled NDCG@10", "full HR@10"]]
+                              for r in train_runs}).T.rename_axis("training seed")
+    return {"intervals": intervals, "comparisons": paired_family(values, name, refs, METRIC_TESTS, seed=seed), "variance": variance,
+            "per_training_seed": per_train.astype(float), "best_baseline": best, "traditional": [r for r in traditional if r in hr.index]}
+
+def hr_estimate(stats_: dict[str, Any], std: pd.DataFrame, name: str) -> dict[str, float]:
+    "The network's sampled HR@10 as `claims.claims_table` takes it: mean, low, high, n of its interval and the sd over data seeds."
+    t = stats_["intervals"]
+    row = t[(t.model == name) & (t.metric == "HR@10")].iloc[0]
+    return {**{k: float(row[k]) for k in ("mean", "low", "high")}, "n": int(row["n"]), "sd": float(std.loc[name, "sampled HR@10"])}
+
+def activity_trend(runs: list[dict[str, Any]], name: str, seed: int = 0) -> dict[str, float]:
+    "Spearman ρ of the network's per-user hit@10 against the user's training interactions, pooled over data seeds, with its interval."
+    from movierec_nb.stats import rank_correlation
+    n_train = pd.concat([r["n_train"] for r in runs]).to_numpy(float)
+    return rank_correlation(n_train, pooled(runs, "HR@10")[name].to_numpy(), seed=seed)
+
+# %% ../nbs/06_experiments.ipynb #58980254
+def plot_intervals(stats_: dict[str, Any], name: str, label: str, claimed: float | None = None) -> Any:
+    "Left: every model's sampled HR@10 with its 95% interval (and the claim); right: the network minus each reference, paired, with 95% intervals."
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(1, 2, figsize=(14, 4.2))
+    t = stats_["intervals"][stats_["intervals"].metric == "HR@10"].set_index("model").sort_values("mean")
+    y = np.arange(len(t))
+    ax[0].errorbar(t["mean"], y, xerr=[t["mean"] - t.low, t.high - t["mean"]], fmt="o", capsize=3)
+    ax[0].set_yticks(y, [f"{m}  (n={n})" for m, n in zip(t.index, t.n)])
+    if claimed is not None: ax[0].axvline(claimed, color="black", ls="--", label=f"claimed {claimed}"); ax[0].legend(fontsize=8)
+    ax[0].set(xlabel="HR@10 (1 + 99 sampled), 95% interval", title=f"{label}: every model on the same users")
+    c = stats_["comparisons"]
+    y = np.arange(len(c))
+    ax[1].errorbar(c["diff"], y, xerr=[c["diff"] - c.low, c.high - c["diff"]], fmt="s", color="tab:red", capsize=3)
+    ax[1].axvline(0, color="grey", lw=1)
+    ax[1].set_yticks(y, [f"{m} vs {v} (Holm p={p:.2g})" for m, v, p in zip(c.metric, c.versus, c.p_holm)])
+    ax[1].set(xlabel=f"{name} minus reference, paired over users, 95% interval", title=f"{label}: paired differences")
+    fig.tight_layout()
     return fig
 
 # %% ../nbs/06_experiments.ipynb #fdb7f42d

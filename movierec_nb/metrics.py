@@ -179,9 +179,9 @@ def mae(y: Any, yhat: Any) -> float:
     y, yhat = _pair(y, yhat); return float(np.mean(np.abs(y - yhat)))
 
 # %% ../nbs/03_metrics.ipynb #17b58a31
-def per_user_threshold_metrics(user: np.ndarray, y: np.ndarray, yhat: np.ndarray, k: int = 10,
-                               threshold: float = 3.5, gain: str = "rating", undefined: float = 0.0) -> dict[str, float]:
-    "Surprise-FAQ precision/recall@k (plus F1 of the means and NDCG@k) over each user's own test items."
+def per_user_threshold_metrics(user: np.ndarray, y: np.ndarray, yhat: np.ndarray, k: int = 10, threshold: float = 3.5,
+                               gain: str = "rating", undefined: float = 0.0, per_user: bool = False) -> dict[str, Any]:
+    "Surprise-FAQ precision/recall@k (plus F1 of the means and NDCG@k) over each user's own test items; `per_user`: the per-user arrays (and `u`)."
     if gain not in ("rating", "binary"): raise ValueError(f"gain must be 'rating' or 'binary', got {gain!r}")
     if k < 1: raise ValueError(f"K must be >= 1, got {k}")
     y, yhat = _pair(y, yhat)
@@ -203,6 +203,7 @@ def per_user_threshold_metrics(user: np.ndarray, y: np.ndarray, yhat: np.ndarray
     ideal_order = np.lexsort((-gains, g))                      # per user: gains sorted descending
     idcg = np.bincount(g, weights=top * gains[ideal_order] * disc)   # `top`/`disc` depend only on position
     nd = np.where(idcg > 0, dcg / np.where(idcg > 0, idcg, 1), 0.0)
+    if per_user: return {"u": u[start], f"P@{k}": prec, f"R@{k}": recall, f"NDCG@{k}": nd}
     mp, mr = prec.mean(), recall.mean()
     return {f"P@{k}": float(mp), f"R@{k}": float(mr), f"F1@{k}": float(2 * mp * mr / (mp + mr)) if mp + mr else 0.0,
             f"NDCG@{k}": float(nd.mean()), "users": int(len(start))}
@@ -392,10 +393,15 @@ def user_values(model: Any, # anything with `score(users, items)`
     if isinstance(protocol, FullCatalogue):
         users, rows, ranks, _, n_live = _full_ranks(model, s, which, protocol, max_pairs)
         return pd.DataFrame(per_row_metrics(rows, ranks, len(users), n_live, protocol.ks), index=pd.Index(users, name="u"))
+    if isinstance(protocol, PerUserThreshold):
+        held = s.part(which)
+        per = per_user_threshold_metrics(held["u"].to_numpy(), held["rating"].to_numpy(float), _pairs_scores(model, held), protocol.ks[0],
+                                         protocol.threshold, protocol.gain, protocol.undefined, per_user=True)
+        return pd.DataFrame({k: v for k, v in per.items() if k != "u"}, index=pd.Index(per["u"], name="u"))
     if isinstance(protocol, RatingError):
         held = s.part(which)
         pred, y = _pairs_scores(model, held), held["rating"].to_numpy(float)
         _pair(y, pred)
         return pd.DataFrame({"i": held["i"].to_numpy(), "rating": y, "pred": pred, "SE": (pred - y) ** 2, "AE": np.abs(pred - y)},
                             index=pd.Index(held["u"].to_numpy(), name="u"))
-    raise ValueError(f"user_values supports SampledCandidates, FullCatalogue and RatingError, got {protocol!r}")
+    raise ValueError(f"user_values supports SampledCandidates, FullCatalogue, PerUserThreshold (its first K) and RatingError, got {protocol!r}")

@@ -120,15 +120,23 @@ class ClaimRow:
     our_protocol: str
     verdict: str
     reason: str
+    low: float = float("nan")    # the 95% interval of ours (the verdict is judged on it)
+    high: float = float("nan")
+    n: int = 0                   # the units the interval resamples (users or ratings)
 
 # %% ../nbs/00a_report.ipynb #437e78d6
 @dataclass
 class Finding:
-    "A qualitative claim, the rule that decides it (stated before measuring), the verdict and the measured evidence."
+    "A qualitative claim, the rule that decides it (stated before measuring), the verdict, the evidence and, where the rule has one, its statistic with a 95% interval."
     claim: str
     rule: str
     verdict: str
     evidence: str
+    statistic: str = ""          # what `value` is (e.g. "Spearman rho of hit@10 vs training interactions")
+    value: float = float("nan")
+    low: float = float("nan")
+    high: float = float("nan")
+    n: int = 0
 
 def jsonable(obj: Any) -> Any:
     "A JSON-ready copy of `obj`: frames, series, arrays, NumPy scalars and dataclasses become plain data."

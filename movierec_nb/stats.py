@@ -12,7 +12,8 @@ import pandas as pd
 from scipy import stats
 
 # %% auto #0
-__all__ = ['TESTS', 'bootstrap_ci', 'mcnemar_exact', 'paired_pvalue', 'paired_comparison', 'holm', 'compare_to']
+__all__ = ['TESTS', 'bootstrap_ci', 'mcnemar_exact', 'paired_pvalue', 'paired_comparison', 'holm', 'compare_to', 'interval',
+           'statistic_interval', 'f1_of_means', 'paired_family', 'rank_correlation']
 
 # %% ../nbs/03a_stats.ipynb #039ab59e
 def _as_rows(values: Any) -> np.ndarray:
@@ -100,3 +101,66 @@ def compare_to(per_user: pd.DataFrame, # users × models: per-user values on the
     out = pd.DataFrame(rows).T
     out["p_holm"] = holm(out["p"].to_numpy(float))
     return out.astype({"n": int})
+
+# %% ../nbs/03a_stats.ipynb #c5dd8fdd
+def interval(values: Any, # per-unit values (users or ratings), pooled over data seeds
+             extra_sd: float = 0.0, # standard error of a noise the units do not resample (training seeds), in the reported scale
+             transform: str | None = None, # None, or "sqrt" (RMSE from squared errors)
+             n_resamples: int = 2000, # bootstrap resamples
+             level: float = 0.95, # confidence level
+             seed: int = 0, # seed of the resampling
+            ) -> dict[str, float]:
+    "Mean (or √mean) of the units and its bootstrap interval, widened by `extra_sd`: keys mean, low, high, n."
+    if transform not in (None, "sqrt"): raise ValueError(f"transform must be None or 'sqrt', got {transform!r}")
+    if not np.isfinite(extra_sd) or extra_sd < 0: raise ValueError(f"extra_sd must be a finite number >= 0, got {extra_sd}")
+    ci = bootstrap_ci(values, n_resamples, level, seed).iloc[0]
+    m, lo, hi = (float(ci[k]) for k in ("mean", "low", "high"))
+    if transform == "sqrt": m, lo, hi = np.sqrt(m), np.sqrt(max(lo, 0.0)), np.sqrt(hi)
+    z = float(stats.norm.ppf(0.5 + level / 2))
+    lo, hi = m - float(np.hypot(m - lo, z * extra_sd)), m + float(np.hypot(hi - m, z * extra_sd))
+    return {"mean": float(m), "low": lo, "high": hi, "n": int(ci["n"])}
+
+# %% ../nbs/03a_stats.ipynb #9904afab
+def statistic_interval(statistic: Any, # f(*samples, axis) -> the statistic along `axis` (vectorised)
+                       *samples: Any, # per-unit samples of equal length, resampled together
+                       n_resamples: int = 2000, level: float = 0.95, seed: int = 0) -> dict[str, float]:
+    "A statistic of paired per-unit samples and its percentile bootstrap interval: keys mean (the statistic), low, high, n."
+    xs = [np.asarray(s, float) for s in samples]
+    if len({len(s) for s in xs}) != 1 or len(xs[0]) < 2: raise ValueError(f"need samples of one length >= 2, got {[len(s) for s in xs]}")
+    res = stats.bootstrap(xs, statistic, paired=True, vectorized=True, axis=-1, n_resamples=n_resamples, confidence_level=level,
+                          method="percentile", random_state=np.random.default_rng(seed))
+    return {"mean": float(statistic(*xs, axis=-1)), "low": float(res.confidence_interval.low), "high": float(res.confidence_interval.high),
+            "n": int(len(xs[0]))}
+
+def f1_of_means(p: np.ndarray, r: np.ndarray, axis: int = -1) -> np.ndarray:
+    "F1 of the mean precision and the mean recall (the Surprise-FAQ F1), along `axis`."
+    mp, mr = np.mean(p, axis=axis), np.mean(r, axis=axis)
+    return 2 * mp * mr / np.where(mp + mr > 0, mp + mr, 1.0)
+
+# %% ../nbs/03a_stats.ipynb #be7033ed
+def paired_family(values: dict[str, pd.DataFrame], # metric -> units × models (the same units for every model)
+                  model: str, # the model compared
+                  references: list[str], # the models it is compared with
+                  tests: dict[str, str], # metric -> paired test (see `paired_comparison`)
+                  n_resamples: int = 2000, # bootstrap resamples
+                  seed: int = 0, # seed of the resampling
+                 ) -> pd.DataFrame:
+    "`model` − each reference on each metric: metric, versus, diff, CI, p, n, and p_holm over the whole family."
+    missing = [m for v in values.values() for m in [model, *references] if m not in v.columns]
+    if missing: raise ValueError(f"no per-unit values for {', '.join(sorted(set(missing)))}")
+    rows = [{"metric": k, "versus": ref, **paired_comparison(v[model].to_numpy(), v[ref].to_numpy(), tests[k], n_resamples, seed=seed)}
+            for k, v in values.items() for ref in references]
+    out = pd.DataFrame(rows)
+    out["p_holm"] = holm(out["p"].to_numpy(float))
+    return out
+
+def rank_correlation(x: Any, y: Any, # paired per-unit values
+                     n_resamples: int = 2000, level: float = 0.95, seed: int = 0) -> dict[str, float]:
+    "Spearman's ρ of y against x, its two-sided p-value and a paired bootstrap interval: keys rho, low, high, p, n."
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if x.shape != y.shape or x.ndim != 1 or len(x) < 3: raise ValueError(f"need two paired 1-D arrays of >= 3 values, got {x.shape} and {y.shape}")
+    r = stats.spearmanr(x, y)
+    res = stats.bootstrap((x, y), lambda a, b: stats.spearmanr(a, b).statistic, paired=True, vectorized=False, n_resamples=n_resamples,
+                          confidence_level=level, method="percentile", random_state=np.random.default_rng(seed))
+    return {"rho": float(r.statistic), "low": float(res.confidence_interval.low), "high": float(res.confidence_interval.high),
+            "p": float(r.pvalue), "n": int(len(x))}

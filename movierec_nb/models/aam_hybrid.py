@@ -15,7 +15,7 @@ import torch
 from fastcore.basics import patch
 from torch import nn
 
-from ..metrics import FullCatalogue, RatingError, SampledCandidates, evaluate_many, mae, mse, rmse
+from ..metrics import FullCatalogue, RatingError, SampledCandidates, evaluate_many, mae, mse, rmse, user_values
 from ..report import ChapterSettings
 from ..train import ExplicitRatings, TorchScorer, TrainConfig, Trainer, rating_validator
 
@@ -177,9 +177,11 @@ def fit_aam(split: Any, features: SideFeatures, seed: int = 0, lr: float = 1e-4,
     history = trainer.fit()
     t0 = time.perf_counter()
     protocols = {"test": RatingError(), "sampled": SampledCandidates(n_candidates, (10,), seed), **({"full": FullCatalogue((10,))} if full else {})}
-    metrics = evaluate_many(TorchScorer(net, trainer.device), split, protocols, metrics=("RMSE", "MAE", "HR", "NDCG"))
+    scorer = TorchScorer(net, trainer.device)
+    metrics = evaluate_many(scorer, split, protocols, metrics=("RMSE", "MAE", "HR", "NDCG"))
     metrics = {k: v for k, v in metrics.items() if isinstance(v, float)} | {"best val RMSE": float(history.val_RMSE.min())}
-    return {"history": history, "metrics": metrics, "epochs_run": len(history), "stopped_early": trainer.stopped_early,
+    hits = user_values(scorer, split, protocols["sampled"])["HR@10"].to_numpy()      # per user, for intervals and paired tests
+    return {"history": history, "metrics": metrics, "hits": hits, "epochs_run": len(history), "stopped_early": trainer.stopped_early,
             "epoch_s": float(history.time_s.mean()), "fit_s": float(history.time_s.sum()), "eval_s": time.perf_counter() - t0,
             "n_params": _n_params(net)}
 

@@ -17,7 +17,8 @@ from torch import nn
 
 from ..baselines import make_model
 from ..metrics import FullCatalogue, RatingError, SampledCandidates, evaluate, evaluate_many, sampled_ranks
-from ..report import ChapterSettings, Finding
+from ..claims import finding
+from ..report import ChapterSettings
 from ..splits import LeaveOneOut, NegativeSampler, Split, TemporalRatio, check_history_leakage, eval_histories, next_item_samples, sample_users, split
 from ..train import ExplicitRatings, HistoryScorer, NextItemPairs, TorchScorer, TrainConfig, Trainer
 
@@ -257,7 +258,8 @@ def survey_verdicts(bench: pd.DataFrame, gru_lstm: dict[str, float], metric: str
     knn = top[top.family.isin(["traditional CF", "KNN"])]
     deep, trad = top[top.family.isin(DEEP)], top[top.family.isin(["traditional CF", "KNN"])]
     rows = []
-    def add(claim, rule, ok, evidence): rows.append(asdict(Finding(claim, rule, "supported" if ok else "not supported", evidence)))
+    def add(claim, rule, ok, evidence, **stat):   # the claim's wording must be the registry's (claims chapter)
+        rows.append(asdict(finding("liu-survey", claim, evidence, verdict="supported" if ok else "not supported", rule=rule, **stat)))
     med_inf, med_mem = top["inference s"].median(), top["peak MB"].median()
     add("KNN/CF have high computational and memory cost", "every neighbourhood model's inference time and peak memory are above the bench median",
         bool((knn["inference s"] > med_inf).all() and (knn["peak MB"] > med_mem).all()),
@@ -271,7 +273,9 @@ def survey_verdicts(bench: pd.DataFrame, gru_lstm: dict[str, float], metric: str
     add("GRU is cheaper than LSTM with comparable quality", "GRU trains faster and has fewer parameters, |HR@10 difference| < 2 standard errors",
         bool(gru_lstm["train s GRU / LSTM"] < 1 and gru_lstm["parameters GRU / LSTM"] < 1 and abs(gru_lstm["HR@10 GRU − LSTM"]) < 2 * gru_lstm["standard error"]),
         f"time ratio {gru_lstm['train s GRU / LSTM']:.2f}, parameter ratio {gru_lstm['parameters GRU / LSTM']:.2f}, "
-        f"HR@10 difference {gru_lstm['HR@10 GRU − LSTM']:+.3f} ± {gru_lstm['standard error']:.3f}")
+        f"HR@10 difference {gru_lstm['HR@10 GRU − LSTM']:+.3f} ± {gru_lstm['standard error']:.3f}", statistic="HR@10 GRU − LSTM (± 1.96 s.e.)",
+        value=gru_lstm["HR@10 GRU − LSTM"], low=gru_lstm["HR@10 GRU − LSTM"] - 1.96 * gru_lstm["standard error"],
+        high=gru_lstm["HR@10 GRU − LSTM"] + 1.96 * gru_lstm["standard error"])
     add("the Transformer improves on recurrent models", f"SASRec {metric} above both GRU and LSTM",
         bool(top.loc["SASRec", metric] > top.loc[["GRU", "LSTM"], metric].max()),
         f"SASRec {top.loc['SASRec', metric]:.3f}, GRU {top.loc['GRU', metric]:.3f}, LSTM {top.loc['LSTM', metric]:.3f}")
