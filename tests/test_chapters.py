@@ -36,14 +36,23 @@ def test_ncf_chapter_report_on_synthetic_data(paper, ncf_reports):
     assert set(r.results["mean"]) == {paper, "popularity", "ease", "dot-mf"}
     assert r.results["mean"]["popularity"]["sampled HR@10"] > 0.15   # popularity beats chance on synthetic data too
     assert r.manifest["threads"] == 1 and r.timings["seeds"] > 0
-    for fig in ("data", "training", "results"):
+    # the verdict is judged on an interval over users; the paired family answers "is it different from popularity?"
+    c = r.claims[0]
+    assert c.low <= c.ours <= c.high and c.n > 0
+    comp = r.results["comparisons"]
+    assert {row["versus"] for row in comp} >= {"popularity"} and all(row["p_holm"] >= row["p"] and row["low"] <= row["diff"] <= row["high"] for row in comp)
+    assert len(r.results["per_training_seed"]) == 2 and set(r.results["variance"]) == {"HR@10", "NDCG@10"}
+    assert [f.claim for f in r.findings] == [c.metric for c in claims_for(paper, qualitative=True)]
+    assert all(f.verdict in ("supported", "contradicted", "inconclusive") and f.low <= f.value <= f.high for f in r.findings)
+    for fig in ("data", "training", "results", "intervals"):
         assert (ncf_reports / paper / "figures" / f"synthetic-test-{fig}.png").exists()
     assert_clean_report(ncf_reports / paper / "synthetic-test.ipynb", paper)
 
 
 def _accuracy(report: Report) -> dict:
     "Every number of a report but its timings and manifest."
-    return {"claims": [(c.model, c.metric, c.ours, c.ours_sd) for c in report.claims],
+    return {"claims": [(c.model, c.metric, c.ours, c.ours_sd, c.low, c.high) for c in report.claims],
+            "findings": [(f.claim, f.value, f.low, f.high) for f in report.findings], "comparisons": report.results["comparisons"],
             "mean": {m: {k: v for k, v in row.items() if not k.endswith("_s")} for m, row in report.results["mean"].items()}}
 
 
@@ -78,6 +87,8 @@ def test_kanyuch_chapter_report_on_synthetic_data(tmp_path, no_summary):
         assert len(e) == 10 and all(abs(row["user preferences"] + row["movie characteristics"] - 1) < 1e-5 for row in e)
         assert all(0 <= row["strength"] <= 1 for row in e)
     assert {"train_loss", "val_loss", "val_RMSE", "train_RMSE", "lr"} <= set(r.results["runs"][0]["history"])
+    assert all(c.low <= c.ours <= c.high and c.n > 0 for c in r.claims)
+    assert [f.claim for f in r.findings] == ["improves over matrix factorisation"] and r.findings[0].low <= r.findings[0].value <= r.findings[0].high
 
 
 def test_aam_hybrid_chapter_report_on_synthetic_data(tmp_path, no_summary):
@@ -94,6 +105,8 @@ def test_aam_hybrid_chapter_report_on_synthetic_data(tmp_path, no_summary):
     assert {"train_MSE", "train_RMSE", "train_MAE", "val_MSE", "val_RMSE", "val_MAE"} <= set(runs["residual seed=0"]["history"])
     assert runs["residual seed=0"]["n_params"] == runs["plain seed=0"]["n_params"]
     assert {row["factor"] for row in r.results["sensitivity"]} == {"dim", "dropout"} and r.results["per_epoch_s"]["residual"] > 0
+    assert all(c.low <= c.ours <= c.high for c in r.claims)
+    assert [f.claim for f in r.findings] == [c.metric for c in claims_for("aam-hybrid", qualitative=True)]
     for fig in ("architecture", "training-curves", "topk", "sensitivity"):
         assert (tmp_path / "aam-hybrid" / "figures" / f"synthetic-test-{fig}.png").exists()
 
@@ -119,5 +132,7 @@ def test_liu_survey_chapter_report_on_synthetic_data(tmp_path, no_summary):
         assert (b["RMSE"] is not None and b["RMSE"] == b["RMSE"]) == (b["model"] in ("MLP (ANN)", "text CNN") or "CF" in b["model"])
     assert r.findings and all(f.verdict in ("supported", "not supported") for f in r.findings) and not r.claims
     assert any("GRU" in f.claim for f in r.findings)
+    registered = {c.metric for c in claims_for("liu-survey", qualitative=True)}
+    assert {f.claim for f in r.findings} <= registered     # every finding is a registry row
     for fig in ("accuracy-cost", "gru-lstm", "data-fraction"):
         assert (tmp_path / "liu-survey" / "figures" / f"synthetic-test-{fig}.png").exists()
