@@ -53,10 +53,10 @@ export: $(EXPORTED)
 lint: $(STAMP)
 	$(BIN)/ruff check movierec_nb tests nbs
 
-# The paper chapters (10-14) run in full, every cell and check, through papermill in tests/test_chapters.py;
+# The paper and control chapters (10-15) run in full, every cell and check, through papermill in tests/test_chapters.py;
 # nbdev-test runs every other notebook (a plain `nbdev-test` runs them all).
 test: export lint
-	$(BIN)/nbdev-test --n-workers 2 --skip-file-re '^1[0-4]_'
+	$(BIN)/nbdev-test --n-workers 2 --skip-file-re '^1[0-5]_'
 	$(BIN)/python -m pytest -q --durations 15
 
 readme: export

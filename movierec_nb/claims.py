@@ -13,7 +13,8 @@ import pandas as pd
 from .report import ClaimRow, Finding
 
 # %% auto #0
-__all__ = ['PAPERS', 'NUMERIC_RULE', 'CLAIMS', 'Claim', 'claims_for', 'verdict', 'direction_verdict', 'finding', 'claims_table']
+__all__ = ['PAPERS', 'CONTROLS', 'NUMERIC_RULE', 'CLAIMS', 'Claim', 'claims_for', 'verdict', 'direction_verdict', 'finding',
+           'claims_table']
 
 # %% ../nbs/07_claims.ipynb #290ce334
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class Claim:
         return 0.5 * 10.0 ** -len(digits.rstrip("0") or "0")
 
 PAPERS = ("zeng-embedding", "wang-ncf", "kanyuch-deepcf", "aam-hybrid", "liu-survey")
+CONTROLS = ("ncf-control",)   # published numbers of other papers the study's code must reproduce (positive controls)
 NUMERIC_RULE = "reproduced if the claim lies in our 95% interval widened by the paper's rounding; lower/higher if the interval excludes it"
 _LOO = "leave-one-out by latest timestamp; held-out item + 99 sampled non-interacted items"
 _KANYUCH = "temporal 80/20 split; precision/recall among each user's test items (threshold) — inferred"
@@ -90,11 +92,19 @@ _QUALITATIVE = (
           ("deep models need more data (traditional methods keep their value on small data)",
            "the best deep model's lead over the best traditional model (full HR@10) grows from the smallest to the largest user share"))),
 )
-CLAIMS: tuple[Claim, ...] = tuple(replace(c, rule=NUMERIC_RULE) for c in _NUMERIC) + _QUALITATIVE
+_HE = "leave-one-out by latest timestamp, no validation item; held-out item + 99 sampled non-interacted items"
+_CONTROL = tuple(Claim("ncf-control", m, k, v, "ml-1m (6,040 users)", _HE + how, src) for m, k, v, src, how in (
+    ("MLP", "HR@10", 0.692, "He et al. 2017", "; best epoch on the test set"),
+    ("MLP", "NDCG@10", 0.425, "He et al. 2017", "; best epoch on the test set"),
+    ("NeuMF (pretrained, SGD)", "HR@10", 0.726, "He et al. 2017", "; best epoch on the test set"),
+    ("NeuMF (pretrained, SGD)", "NDCG@10", 0.447, "He et al. 2017", "; best epoch on the test set"),
+    *((m, "HR@10", v, "Dacrema et al. 2019", " (the authors' split and candidate file)") for m, v in (
+        ("NeuMF (pretrained)", 0.7093), ("ease", 0.7192), ("ials", 0.7109), ("puresvd", 0.6937), ("itemknn-cosine", 0.6694), ("popularity", 0.4533)))))
+CLAIMS: tuple[Claim, ...] = tuple(replace(c, rule=NUMERIC_RULE) for c in _NUMERIC + _CONTROL) + _QUALITATIVE
 
 def claims_for(paper: str, qualitative: bool | None = False) -> list[Claim]:
     "The claims of one paper: numeric (default), qualitative (True) or all (None); a `ValueError` lists the papers for an unknown key."
-    if paper not in PAPERS: raise ValueError(f"unknown paper {paper!r}; valid: {', '.join(PAPERS)}")
+    if paper not in PAPERS + CONTROLS: raise ValueError(f"unknown paper {paper!r}; valid: {', '.join(PAPERS + CONTROLS)}")
     return [c for c in CLAIMS if c.paper == paper and (qualitative is None or c.qualitative == qualitative)]
 
 # %% ../nbs/07_claims.ipynb #d1d2786b

@@ -26,17 +26,19 @@ from .core import (ENV_DATA_DIR, ENV_PROGRESS, ENV_THREADS, REPO_ROOT, THREAD_VA
 from .report import check_value, report_label
 
 # %% auto #0
-__all__ = ['PROFILES', 'PAPER_NOTEBOOKS', 'REPO', 'SUMMARY_RUN', 'SETTINGS', 'SHARED_PARAMS', 'ORCHESTRATION', 'Run', 'plan',
-           'select', 'parse_overrides', 'declared', 'with_params', 'check_params', 'code_fingerprint',
-           'data_fingerprint', 'run_stamp', 'stamp_path', 'is_up_to_date', 'ReportLocked', 'check_unlocked',
-           'report_lock', 'ChapterFailed', 'export_html', 'signals_deferred', 'finish_notebook', 'execute',
-           'ProgressBoard', 'ProgressPrinter', 'Interrupted', 'run_all', 'mark_summary_stale', 'parser', 'main', 'cli']
+__all__ = ['PROFILES', 'PAPER_NOTEBOOKS', 'CONTROL_NOTEBOOKS', 'REPO', 'SUMMARY_RUN', 'SETTINGS', 'SHARED_PARAMS',
+           'ORCHESTRATION', 'Run', 'plan', 'select', 'parse_overrides', 'declared', 'with_params', 'check_params',
+           'code_fingerprint', 'data_fingerprint', 'run_stamp', 'stamp_path', 'is_up_to_date', 'ReportLocked',
+           'check_unlocked', 'report_lock', 'ChapterFailed', 'export_html', 'signals_deferred', 'finish_notebook',
+           'execute', 'ProgressBoard', 'ProgressPrinter', 'Interrupted', 'run_all', 'mark_summary_stale', 'parser',
+           'main', 'cli']
 
 # %% ../nbs/20_reproduce.ipynb #6f8c9bbf
 PROFILES = ("test", "quick", "paper")
 PAPER_NOTEBOOKS = {"zeng-embedding": "10_zeng_embedding.ipynb", "wang-ncf": "11_wang_ncf.ipynb",
                    "kanyuch-deepcf": "12_kanyuch_deepcf.ipynb", "aam-hybrid": "13_aam_hybrid.ipynb",
                    "liu-survey": "14_liu_survey.ipynb"}
+CONTROL_NOTEBOOKS = {"ncf-control": "15_ncf_control.ipynb"}   # positive controls: published numbers on their own protocol
 REPO = REPO_ROOT   # the checkout whose nbs/ and reports/ this command uses
 
 @dataclass(frozen=True, eq=False)   # identity semantics: a run is one planned execution
@@ -74,11 +76,13 @@ def plan(profile: str) -> list[Run]:
     if profile == "test":
         return [Run("data", "01_data.ipynb", "synthetic", dict(dataset="synthetic")),
                 Run("baselines", "05_baselines.ipynb", "synthetic", dict(datasets=["synthetic"]))] + \
-               [Run(k, nb, "synthetic", dict(dataset="synthetic")) for k, nb in PAPER_NOTEBOOKS.items()] + [SUMMARY_RUN]
+               [Run(k, nb, "synthetic", dict(dataset="synthetic")) for k, nb in (PAPER_NOTEBOOKS | CONTROL_NOTEBOOKS).items()] + [SUMMARY_RUN]
     runs = [_run("data", "01_data.ipynb", d) for d in ("ml-100k", "ml-latest-small")] + [_run("data", "01_data.ipynb", "ml-1m", **half)]
     if profile == "paper": runs += [_run("data", "01_data.ipynb", d) for d in ("ml-1m", "ml-20m", "ml-25m")]
     slow = {} if profile == "paper" else {"slow_folds": 2}   # SVD++ costs 10-40 s a fold
     runs += [Run("baselines", "05_baselines.ipynb", d, dict(datasets=[d], **slow), needs=(d,)) for d in ("ml-100k", "ml-latest-small")]
+    control = CONTROL_NOTEBOOKS["ncf-control"]   # He et al.'s NCF on its own protocol (the longest run here: it starts early)
+    runs += [_run("ncf-control", control, "ml-1m", **half), _run("ncf-control", control, "ml-100k")]
     for key in ("zeng-embedding", "wang-ncf"):   # the NCF family: the paper's protocol on every local dataset
         runs += [paper(key, "ml-100k"), paper(key, "ml-latest-small"), paper(key, "ml-1m", **half)]
     runs += [paper("kanyuch-deepcf", "ml-latest-small"),   # the paper's own dataset, both readings of its split
@@ -128,7 +132,8 @@ def with_params(runs: list[Run], params: dict[str, Any]) -> list[Run]:
 # %% ../nbs/20_reproduce.ipynb #8f7e208a
 SETTINGS = {"baselines": "movierec_nb.baselines:BaselinesSettings", "zeng-embedding": "movierec_nb.experiments:NCFSettings",
             "wang-ncf": "movierec_nb.models.wang_ncf:WangSettings", "kanyuch-deepcf": "movierec_nb.models.kanyuch_deepcf:KanyuchSettings",
-            "aam-hybrid": "movierec_nb.models.aam_hybrid:AamSettings", "liu-survey": "movierec_nb.models.liu_survey:LiuSettings"}
+            "aam-hybrid": "movierec_nb.models.aam_hybrid:AamSettings", "liu-survey": "movierec_nb.models.liu_survey:LiuSettings",
+            "ncf-control": "movierec_nb.models.he_ncf:HeSettings"}
 SHARED_PARAMS = {"dataset": str, "path": str | None, "data_dir": str | None, "verify": bool, "seed": int | None, "device": str | None}
 
 def check_params(runs: list[Run], profile: str) -> None:
@@ -531,7 +536,7 @@ def _selected_runs(a: argparse.Namespace, root: Path) -> list[Run]:
     if a.device:
         from movierec_nb.core import pick_device
         pick_device(a.device)   # an unknown or unavailable device fails here, before any run
-        runs = [replace(r, params=dict(r.params, device=a.device)) if r.chapter in PAPER_NOTEBOOKS else r for r in runs]
+        runs = [replace(r, params=dict(r.params, device=a.device)) if r.chapter in PAPER_NOTEBOOKS | CONTROL_NOTEBOOKS else r for r in runs]
     return runs
 
 def _missing(runs: list[Run], root: Path, a: argparse.Namespace) -> list[Run]:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .claims import CLAIMS, PAPERS
+from .claims import CLAIMS, CONTROLS, PAPERS
 from .report import Report
 
 # %% auto #0
@@ -38,7 +38,7 @@ def collect_claims(reports: str | Path, profile: str) -> pd.DataFrame:
     for p in report_files(reports, profile):
         r = Report.load(p)
         where = str(p.relative_to(reports)).removesuffix(".metrics.json")
-        reg = {c.metric: c for c in claims_for(r.paper, None)} if r.paper in PAPERS else {}
+        reg = {c.metric: c for c in claims_for(r.paper, None)} if r.paper in PAPERS + CONTROLS else {}
         for c in r.claims:
             rows.append({"paper": r.paper, "model": c.model, "metric": c.metric, "kind": "numeric", "claimed": c.paper, "measured": c.ours,
                          "low": c.low, "high": c.high, "n": c.n, "sd": c.ours_sd, "difference": c.difference, "paper dataset": c.paper_dataset,
@@ -51,14 +51,14 @@ def collect_claims(reports: str | Path, profile: str) -> pd.DataFrame:
                          "paper dataset": c.dataset if c else "—", "dataset": r.label, "our dataset": r.label, "protocol": f.statistic,
                          "rule": f.rule, "verdict": f.verdict, "reason": f.evidence, "report": where})
     df = pd.DataFrame(rows, columns=_COLUMNS)
-    seen = set(zip(df.paper, df.metric))
+    seen = set(zip(df.paper, df.model, df.metric))
     missing = [{"paper": c.paper, "model": c.model, "metric": c.metric, "kind": "qualitative" if c.qualitative else "numeric",
                 "claimed": c.value, "measured": nan, "low": nan, "high": nan, "n": 0, "sd": nan, "difference": nan, "paper dataset": c.dataset,
                 "dataset": "—", "our dataset": "—", "protocol": c.protocol, "rule": c.rule,
                 "verdict": "not tested" if c.qualitative else "not measured", "reason": f"no {profile} report decides it", "report": "—"}
-               for c in CLAIMS if (c.paper, c.metric) not in seen]
+               for c in CLAIMS if (c.paper, c.model, c.metric) not in seen]
     df = pd.concat([df, pd.DataFrame(missing, columns=df.columns)], ignore_index=True) if missing else df
-    df["paper"] = pd.Categorical(df.paper, categories=list(PAPERS) + sorted(set(df.paper) - set(PAPERS)), ordered=True)
+    df["paper"] = pd.Categorical(df.paper, categories=list(PAPERS + CONTROLS) + sorted(set(df.paper) - set(PAPERS + CONTROLS)), ordered=True)
     return df.sort_values(["paper", "report"], kind="stable").reset_index(drop=True)
 
 # %% ../nbs/08_summary.ipynb #01c15abb
@@ -101,7 +101,7 @@ def _link(report: str) -> str:
 
 def verdict_counts(claims: pd.DataFrame) -> pd.DataFrame:
     "Papers × verdicts: how many rows of each verdict (numeric and qualitative)."
-    return pd.crosstab(claims.paper.astype(str), claims.verdict).reindex([p for p in PAPERS if p in set(claims.paper.astype(str))])
+    return pd.crosstab(claims.paper.astype(str), claims.verdict).reindex([p for p in PAPERS + CONTROLS if p in set(claims.paper.astype(str))])
 
 def summary_markdown(claims: pd.DataFrame, profile: str, figure: str | None = None, reports: pd.DataFrame | None = None) -> str:
     "The text of SUMMARY.md: the verdict rule, verdict counts per paper, the overview figure, the reports, and a full table per paper."
@@ -130,7 +130,7 @@ def summary_markdown(claims: pd.DataFrame, profile: str, figure: str | None = No
     return "\n".join(out)
 
 # %% ../nbs/08_summary.ipynb #385292cb
-PAPER_COLORS = dict(zip(PAPERS, ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple"]))
+PAPER_COLORS = dict(zip(PAPERS + CONTROLS, ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:gray"]))
 LOWER_IS_BETTER = ("RMSE", "MAE")
 
 def _panel(ax: Any, t: pd.DataFrame, markers: dict[str, str], title: str) -> None:

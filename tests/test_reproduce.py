@@ -73,7 +73,7 @@ def test_failed_chapter_keeps_partial_output_and_no_report(tmp_path, tiny_chapte
 
 
 def test_unknown_chapter_is_an_error(tmp_path):
-    with pytest.raises(ValueError, match="chapters: aam-hybrid, baselines, data, kanyuch-deepcf, liu-survey, summary, wang-ncf, zeng-embedding"):
+    with pytest.raises(ValueError, match="chapters: aam-hybrid, baselines, data, kanyuch-deepcf, liu-survey, ncf-control, summary, wang-ncf, zeng-embedding"):
         R.main(["--profile", "test", "--chapter", "nope", "--reports", str(tmp_path)])
 
 
