@@ -19,13 +19,29 @@ def _worker(storage: str, trials: int) -> subprocess.Popen:
                             env={**os.environ, "MOVIEREC_THREADS": "1"})
 
 
+def _wait_for_tables(path, proc: subprocess.Popen, timeout: float = 120) -> None:
+    "Wait (read-only) until the worker has created its storage's tables, so that this process opens an existing study."
+    import sqlite3
+    deadline = time.time() + timeout
+    while True:
+        assert proc.poll() is None and time.time() < deadline, proc.communicate()[0] if proc.poll() is not None else "no tables yet"
+        if path.exists():
+            try:
+                with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+                    if db.execute("select count(*) from studies").fetchone()[0]: return
+            except sqlite3.OperationalError: pass
+        time.sleep(0.2)
+
+
 def _study(storage: str):
     return open_study(STUDY, TUNABLE[MODEL].space, storage)
 
 
 def test_two_workers_share_one_study(tmp_path):
     storage = f"sqlite:///{tmp_path / 'shared.db'}"
-    workers = [_worker(storage, 6) for _ in range(2)]
+    first = _worker(storage, 6)
+    _wait_for_tables(tmp_path / "shared.db", first)      # workers starting in the same instant race to create the tables
+    workers = [first, _worker(storage, 6)]
     outs = [w.communicate(timeout=600)[0] for w in workers]
     assert [w.returncode for w in workers] == [0, 0], outs
     table = trials_table(_study(storage))
@@ -39,6 +55,7 @@ def test_two_workers_share_one_study(tmp_path):
 def test_interrupted_study_resumes(tmp_path):
     storage = f"sqlite:///{tmp_path / 'resume.db'}"
     w = _worker(storage, 10)
+    _wait_for_tables(tmp_path / "resume.db", w)
     deadline = time.time() + 300
     while n_finished(_study(storage)) < 2:                     # let it finish two trials, then kill it mid-way
         assert w.poll() is None and time.time() < deadline, w.communicate()[0] if w.poll() is not None else "too slow"
