@@ -32,9 +32,9 @@ __all__ = ['LICENCE', 'CITATION', 'GROUPLENS', 'DATASETS', 'RECORD_NAME', 'RATIN
            'dataset_info', 'DataError', 'DatasetNotFoundError', 'ChecksumError', 'CorruptArchiveError',
            'MalformedDataError', 'FormatMismatchError', 'DataSource', 'verify_folder', 'extract_archive',
            'download_movielens', 'age_code', 'read_ratings', 'split_title_year', 'read_items', 'read_users', 'Ratings',
-           'load_movielens', 'synthetic_frames', 'write_synthetic', 'dataset_summary', 'genre_distribution',
-           'rating_distribution', 'plot_genre_distribution', 'plot_rating_distribution', 'plot_long_tails',
-           'plot_overview', 'load_chapter_data']
+           'load_movielens', 'synthetic_frames', 'write_synthetic', 'load_movies', 'dataset_summary',
+           'genre_distribution', 'rating_distribution', 'plot_genre_distribution', 'plot_rating_distribution',
+           'plot_long_tails', 'plot_overview', 'load_chapter_data']
 
 # %% ../nbs/01_data.ipynb #0e05056f
 LICENCE = ("MovieLens data are provided by GroupLens Research (University of Minnesota) for research use. "
@@ -827,6 +827,19 @@ def write_synthetic(dest: str | os.PathLike, # the folder to write
     write_json(folder / RECORD_NAME, {"origin": f"synthetic (movierec_nb.data.write_synthetic, like={like}, seed={seed}, "
                                                 f"{n_users} users, {n_items} items, {n_ratings} ratings)", "sha256": sha})
     return folder
+
+# %% ../nbs/01_data.ipynb #ae0733ad
+def load_movies(name: str, # a registry name
+                data_dir: str | os.PathLike | None = None, # root of the dataset folders (None: $MOVIEREC_DATA_DIR, then the user cache)
+                *, path: str | os.PathLike | None = None, # the dataset folder itself
+                verify: bool = True, # False loads a movies file whose checksum differs (warned)
+                download: bool = False, # fetch a missing release from GroupLens
+               ) -> tuple[pd.DataFrame, DataSource]:
+    "The canonical items frame of release `name` from its movies file alone (no ratings needed), and the verified source."
+    info = dataset_info(name)
+    folder = _find_folder(info, data_dir, path, download, False)
+    src = verify_folder(info, folder, verify=verify, roles=["items"])
+    return read_items(folder / info.files["items"], info.fmt, info.name), src
 
 # %% ../nbs/01_data.ipynb #06769f4c
 def dataset_summary(data: Ratings) -> pd.Series:

@@ -15,7 +15,7 @@ import pandas as pd
 from .baselines import make_model
 from .core import report_progress
 from .data import plot_genre_distribution, plot_rating_distribution
-from .metrics import FullCatalogue, SampledCandidates, evaluate_many, user_values
+from .metrics import FullCatalogue, SampledCandidates, evaluate_many, popularity_alignment, user_values
 from .report import ChapterSettings
 from .splits import Candidates, LeaveOneOut, Split, binarize, sample_users, split
 from .train import ImplicitPairs, TorchScorer, TrainConfig, Trainer, ranking_validator
@@ -36,6 +36,7 @@ class NCFSettings(ChapterSettings):
     n_negatives: int = 4            # training negatives per positive, redrawn every epoch
     n_candidates: int = 99          # sampled negatives beside each held-out item
     tie_break: str = "first-in-file"
+    validation: bool = False        # hold out each user's second-latest item too (the papers do not)
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])   # data seeds
     train_seeds: int = 5            # training seeds on the first data seed (seed, seed + 1, ...)
     device: str = "auto"
@@ -64,14 +65,17 @@ def ranking_row(model: Any, # anything with `score(users, items)`
                 n_candidates: int = 99, # sampled negatives per held-out item
                 candidates: Candidates | None = None, # given test candidates (e.g. a published file) instead of sampled ones
                ) -> dict[str, float]:
-    "HR@1..20, NDCG and MRR among sampled (or given) candidates; HR, NDCG, MRR and coverage at 10 over the full catalogue."
-    return evaluate_many(model, s, {"sampled": SampledCandidates(n_candidates, KS, seed), "full": FullCatalogue((10,))},
-                         metrics=("HR", "NDCG", "MRR", "coverage"), candidates=candidates)
+    """HR@1..20, NDCG and MRR among sampled (or given) candidates; HR, NDCG, MRR and coverage at 10 over the full catalogue;
+    and the mean rank correlation of the model's scores with popularity over sampled candidates (`metrics.popularity_alignment`)."""
+    row = evaluate_many(model, s, {"sampled": SampledCandidates(n_candidates, KS, seed), "full": FullCatalogue((10,))},
+                        metrics=("HR", "NDCG", "MRR", "coverage"), candidates=candidates)
+    return row | {"popularity rho": float(popularity_alignment(model, s, SampledCandidates(n_candidates, (10,), seed)).mean())}
 
 # %% ../nbs/06_experiments.ipynb #1038ebd8
 def _loo_split(ratings: pd.DataFrame, settings: NCFSettings, seed: int) -> Split:
     "The papers' split: a user sample, binarised, leave-one-out."
-    return split(binarize(sample_users(ratings, settings.user_frac, seed)), LeaveOneOut(tie_break=settings.tie_break), seed=seed)
+    return split(binarize(sample_users(ratings, settings.user_frac, seed)),
+                 LeaveOneOut(validation=settings.validation, tie_break=settings.tie_break), seed=seed)
 
 def implicit_loo_run(ratings: pd.DataFrame | None, # canonical ratings of the whole dataset (None with `split`)
                      make_net: Callable[[int, int], Any], # (n_users, n_items) -> a network of the study's convention
@@ -93,9 +97,10 @@ def implicit_loo_run(ratings: pd.DataFrame | None, # canonical ratings of the wh
     ts = seed if train_seed is None else train_seed
     torch.manual_seed(ts)
     net = make_net(s.n_users, s.n_items)
+    part, prefix = ("valid", "val_") if len(s.valid) else ("test", "test_")   # the learning curve: drawn, never used to choose an epoch
     cfg = TrainConfig(loss="bce", lr=settings.lr, batch_size=settings.batch_size, epochs=settings.epochs, seed=ts,
-                      device=settings.device, monitor="val_HR@10", mode="max", restore_best=False, progress=False)
-    validators = [ranking_validator(s, SampledCandidates(settings.n_candidates, (10,), seed))] if len(s.valid) else []
+                      device=settings.device, monitor=f"{prefix}HR@10", mode="max", restore_best=False, progress=False)
+    validators = [ranking_validator(s, SampledCandidates(n_cand, (10,), seed), part, prefix, candidates if part == "test" else None)]
     trainer = Trainer(net, cfg, ImplicitPairs(s, settings.n_negatives, ts), validators)
     history = trainer.fit()
     scorer = TorchScorer(net, trainer.device)

@@ -17,7 +17,7 @@ from .splits import Candidates, Split, sample_candidates
 __all__ = ['TIES', 'EVAL_PROTOCOLS', 'PREFIXES', 'relevant_ranks', 'per_row_metrics', 'ranking_metrics', 'hit_ratio', 'ndcg',
            'mrr', 'reference_metrics', 'mse', 'rmse', 'mae', 'per_user_threshold_metrics',
            'reference_precision_recall_at_k', 'SampledCandidates', 'FullCatalogue', 'PerUserThreshold', 'RatingError',
-           'score_candidates', 'sampled_ranks', 'evaluate', 'evaluate_many', 'user_values']
+           'score_candidates', 'sampled_ranks', 'evaluate', 'evaluate_many', 'user_values', 'popularity_alignment']
 
 # %% ../nbs/03_metrics.ipynb #b6414e0e
 TIES = ("pessimistic", "optimistic", "random")
@@ -405,3 +405,22 @@ def user_values(model: Any, # anything with `score(users, items)`
         return pd.DataFrame({"i": held["i"].to_numpy(), "rating": y, "pred": pred, "SE": (pred - y) ** 2, "AE": np.abs(pred - y)},
                             index=pd.Index(held["u"].to_numpy(), name="u"))
     raise ValueError(f"user_values supports SampledCandidates, FullCatalogue, PerUserThreshold (its first K) and RatingError, got {protocol!r}")
+
+# %% ../nbs/03_metrics.ipynb #bdf122f8
+def popularity_alignment(model: Any, # anything with `score(users, items)`
+                         s: Split, # the split it was trained on
+                         protocol: SampledCandidates = SampledCandidates(), # whose candidates are scored
+                         which: str = "test", # the held-out part
+                         max_pairs: int = 1 << 22,
+                        ) -> pd.Series:
+    "Per user: Spearman's ρ between the model's scores of the candidates and their training popularity (NaN where either is constant)."
+    from scipy import stats
+    c = sample_candidates(s, protocol.n_negatives, protocol.seed, which)
+    scores = score_candidates(model, c.users, c.items, max_pairs)
+    pop = np.bincount(s.train["i"].to_numpy(), minlength=s.n_items)[c.items].astype(float)
+    a, b = stats.rankdata(scores, axis=1), stats.rankdata(pop, axis=1)
+    a -= a.mean(1, keepdims=True); b -= b.mean(1, keepdims=True)
+    den = np.sqrt((a * a).sum(1) * (b * b).sum(1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rho = np.where(den > 0, (a * b).sum(1) / np.where(den > 0, den, 1.0), np.nan)
+    return pd.Series(rho, index=pd.Index(c.users, name="u"), name="popularity rho")

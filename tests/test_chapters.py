@@ -1,6 +1,9 @@
 """Paper chapters end to end: papermill runs in the test profile (synthetic data), the saved `Report` read back."""
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from movierec_nb import reproduce as R
@@ -47,6 +50,12 @@ def test_ncf_chapter_report_on_synthetic_data(paper, ncf_reports):
     for fig in ("data", "training", "results", "intervals"):
         assert (ncf_reports / paper / "figures" / f"synthetic-test-{fig}.png").exists()
     assert_clean_report(ncf_reports / paper / "synthetic-test.ipynb", paper)
+    ml20m = Path(os.environ.get("MOVIEREC_DATA_DIR", "/nonexistent")) / "ml-20m" / "movies.csv"
+    if paper == "wang-ncf" and ml20m.is_file():   # Table 1's "1 M" from raw-id tables, and Figure 1 from ML-20M's own movies
+        sizes = r.table("table1_sizes")
+        assert sizes.loc["user_embedding", "largest raw id + 1 (the tutorial's)"] == 138_494 * 8
+        assert sizes.loc["item_embedding", "largest raw id + 1 (the tutorial's)"] == 131_263 * 8
+        assert sum(r.results["ml20m_genres"].values()) > 27_278 and (ncf_reports / paper / "figures" / "synthetic-test-figure1-ml20m.png").exists()
 
 
 def _accuracy(report: Report) -> dict:
