@@ -21,7 +21,8 @@ from .splits import Candidates, LeaveOneOut, Split, binarize, sample_users, spli
 from .train import ImplicitPairs, TorchScorer, TrainConfig, Trainer, ranking_validator
 
 # %% auto #0
-__all__ = ['KS', 'METRIC_TESTS', 'NCFSettings', 'activity_buckets', 'ranking_row', 'implicit_loo_run', 'summarise', 'mean_std',
+__all__ = ['KS', 'METRIC_TESTS', 'NCFSettings', 'activity_buckets', 'ranking_row', 'implicit_loo_run', 'tail_candidates',
+           'catalogue_sweep', 'protocol_orders', 'diagnostics', 'plot_catalogue', 'summarise', 'mean_std',
            'runs_to_json', 'plot_hr_at_k', 'plot_activity', 'plot_protocols', 'run_seeds', 'plot_used_data', 'pooled',
            'ncf_statistics', 'hr_estimate', 'activity_trend', 'plot_intervals', 'plot_results', 'hr_reason']
 
@@ -38,6 +39,7 @@ class NCFSettings(ChapterSettings):
     tie_break: str = "first-in-file"
     validation: bool = False        # hold out each user's second-latest item too (the papers do not)
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])   # data seeds
+    tail_counts: list[int] = field(default_factory=lambda: [1000, 200, 50, 20, 5])   # the catalogue sweep's popularity caps
     train_seeds: int = 5            # training seeds on the first data seed (seed, seed + 1, ...)
     device: str = "auto"
     baselines: dict[str, dict] = field(default_factory=lambda: {
@@ -86,6 +88,7 @@ def implicit_loo_run(ratings: pd.DataFrame | None, # canonical ratings of the wh
                      candidates: Candidates | None = None, # the test rows' candidates (e.g. a published file); None: sampled
                      train_seed: int | None = None, # the network's initialisation, negatives and batch order (None: `seed`)
                      baselines: bool = True, # False: the network only (another training seed on the same data)
+                     analyses: bool = False, # also the catalogue sweep and the protocol orders (`catalogue_sweep`, `protocol_orders`)
                     ) -> dict[str, Any]:
     "One run: sample users, binarise, leave-one-out (or take `split`), train `make_net`, evaluate it and the baselines; per-user values too."
     import torch
@@ -112,13 +115,91 @@ def implicit_loo_run(ratings: pd.DataFrame | None, # canonical ratings of the wh
     n_train = pd.Series(np.bincount(s.train["u"], minlength=s.n_users)[per_user[name].index], index=per_user[name].index, name="n_train")
     by_activity = pd.DataFrame({"bucket": activity_buckets(n_train.to_numpy()), "hit": per_user[name]["HR@10"].to_numpy()}
                                ).groupby("bucket", observed=False).hit.agg(["mean", "size"])
+    models = {name: scorer}
     for bname, params in (settings.baselines.items() if baselines else ()):
-        m = make_model(bname, seed=seed, **params).fit(s)
+        m = models[bname] = make_model(bname, seed=seed, **params).fit(s)
         rows[bname] = {**ranking_row(m, s, seed, n_cand, candidates), "fit_s": m.fit_time_s}
         per_user[bname] = user_values(m, s, protocol, candidates=candidates)[["HR@10", "NDCG@10"]]
-    return {"seed": seed, "train_seed": ts, "split": s.summary().to_dict(), "history": history, "metrics": pd.DataFrame(rows).T,
+    extra = {"catalogue": catalogue_sweep(models, s, settings.tail_counts, settings.n_candidates, seed),
+             "orders": protocol_orders(models, s, seed)} if analyses else {}
+    return extra | {"seed": seed, "train_seed": ts, "split": s.summary().to_dict(), "history": history, "metrics": pd.DataFrame(rows).T,
             "per_user": pd.concat(per_user, axis=1).swaplevel(axis=1), "n_train": n_train, "by_activity": by_activity,
             "times": {"prepare_s": t_prep, "train_s": float(history.time_s.sum()), "evaluate_s": t_eval}}
+
+# %% ../nbs/06_experiments.ipynb #fba255ae
+def _tail_pool(s: Split, max_count: int | None) -> tuple[np.ndarray, Any]:
+    "The movies with at most `max_count` training interactions, and every user's interactions among them (CSR)."
+    count = np.bincount(s.train["i"].to_numpy(), minlength=s.n_items)
+    pool = np.arange(s.n_items) if max_count is None else np.flatnonzero(count <= max_count)
+    return pool, s.positives().tocsr()[:, pool].tocsr()
+
+def tail_candidates(s: Split, # the split
+                    n_negatives: int = 99, # negatives per held-out row
+                    max_count: int | None = None, # only movies with at most this many training interactions (None: any)
+                    seed: int = 0, # seed of the draw
+                    which: str = "test", # the held-out part
+                    chunk: int = 2048, # rows drawn at a time (memory: chunk × pool floats)
+                   ) -> Candidates:
+    "Each held-out item plus `n_negatives` distinct movies its user never interacted with, drawn uniformly among the movies with <= `max_count` training interactions."
+    df = s.part(which)
+    pool, pos = _tail_pool(s, max_count)
+    users = df["u"].to_numpy().astype(np.int64)
+    short = int((len(pool) - np.diff(pos.indptr)[users] < n_negatives).sum())
+    if short: raise ValueError(f"{short} user(s) have fewer than {n_negatives} unseen movies with at most {max_count} training "
+                               f"interactions ({len(pool)} such movies): lower n_negatives or raise max_count")
+    rng, out = np.random.default_rng([seed, 7, 0 if max_count is None else max_count + 1]), []
+    for a in range(0, len(users), chunk):
+        keys = rng.random((min(chunk, len(users) - a), len(pool)))
+        keys[pos[users[a:a + chunk]].nonzero()] = 2.0                  # the user's own movies are never drawn
+        out.append(pool[np.argpartition(keys, n_negatives - 1, axis=1)[:, :n_negatives]])
+    return Candidates(users, np.column_stack([df["i"].to_numpy(), np.concatenate(out)]), f"tail<= {max_count}")
+
+def catalogue_sweep(models: dict[str, Any], # name -> anything with `score(users, items)`
+                    s: Split, # the split they were trained on
+                    max_counts: list[int], # popularity caps of the negatives, loosest first
+                    n_negatives: int = 99, seed: int = 0,
+                   ) -> pd.DataFrame:
+    "HR@10 of each model (rows) with its negatives drawn among movies of at most each cap's training interactions (columns; 'any': no cap)."
+    from movierec_nb.metrics import evaluate
+    out, users = {}, s.test["u"].to_numpy()
+    for cap in [None, *max_counts]:
+        pool, pos = _tail_pool(s, cap)
+        if (len(pool) - np.diff(pos.indptr)[users] < n_negatives).any(): continue   # too few such movies for some user: no column
+        c = tail_candidates(s, n_negatives, cap, seed)
+        out["any" if cap is None else f"<= {cap}"] = {k: evaluate(m, s, SampledCandidates(n_negatives, (10,), seed), candidates=c)["HR@10"]
+                                                      for k, m in models.items()}
+    return pd.DataFrame(out)
+
+def protocol_orders(models: dict[str, Any], s: Split, seed: int = 0, large: int = 999) -> dict[str, Any]:
+    "HR@10 of each model among 99 and `large` sampled candidates and over the full catalogue, and Kendall's τ between the orders."
+    from scipy import stats
+    from movierec_nb.metrics import evaluate
+    free = s.n_items - np.diff(s.positives().tocsr().indptr)[s.test["u"].to_numpy()]
+    n_large = int(min(large, free.min()))
+    prot = {"sampled 99": SampledCandidates(99, (10,), seed), f"sampled {n_large}": SampledCandidates(n_large, (10,), seed),
+            "full": FullCatalogue((10,))}
+    hr = pd.DataFrame({p: {k: evaluate(m, s, pr)["HR@10"] for k, m in models.items()} for p, pr in prot.items()})
+    tau = pd.DataFrame({a: {b: stats.kendalltau(hr[a], hr[b]).statistic for b in hr} for a in hr})
+    return {"hr": hr, "tau": tau, "n_large": n_large}
+
+# %% ../nbs/06_experiments.ipynb #a0e085ce
+def diagnostics(run: dict[str, Any]) -> pd.DataFrame:
+    "Per model of one run: HR@10, its rank correlation with popularity, full-catalogue coverage@10, and the held-out movies unseen in training."
+    m = run["metrics"]
+    out = m[["sampled HR@10", "popularity rho", "full coverage@10"]].astype(float)
+    return out.assign(**{"held-out unseen in training": float(m["heldout_unseen_item"].iloc[0]) / run["split"]["test"]})
+
+def plot_catalogue(catalogue: pd.DataFrame, claimed: float | None = None, title: str = "") -> Any:
+    "HR@10 of each model as the negatives are restricted to ever less popular movies, with the paper's claim as a line."
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for k, row in catalogue.iterrows(): ax.plot(range(len(row)), row.to_numpy(float), marker="o", label=k, lw=2.5 if k == catalogue.index[0] else 1.2)
+    if claimed is not None: ax.axhline(claimed, color="black", ls="--", lw=1, label=f"claimed {claimed}")
+    ax.set_xticks(range(catalogue.shape[1]), catalogue.columns)
+    ax.set(xlabel="negatives drawn among movies with at most … training interactions", ylabel="HR@10 (1 + 99)", ylim=(0, 1),
+           title=title or "HR@10 as the candidate pool grows longer-tailed")
+    ax.legend(fontsize=8); fig.tight_layout()
+    return fig
 
 # %% ../nbs/06_experiments.ipynb #dcd45d23
 def summarise(runs: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -191,7 +272,7 @@ def run_seeds(run: Any, # the chapter's `report.ChapterRun`
     with run.timed("seeds"):
         for k, s in enumerate(settings.seeds, 1):
             report_progress("seed", f"run {k}/{total}: data seed {s}")
-            runs.append(implicit_loo_run(ratings, make_net, settings, seed=s, name=name))
+            runs.append(implicit_loo_run(ratings, make_net, settings, seed=s, name=name, analyses=(k == 1)))
         for k, ts in enumerate(range(d0 + 1, d0 + settings.train_seeds), len(settings.seeds) + 1):
             report_progress("seed", f"run {k}/{total}: data seed {d0}, training seed {ts}")
             extra.append(implicit_loo_run(ratings, make_net, settings, seed=d0, name=name, train_seed=ts, baselines=False))

@@ -47,9 +47,16 @@ def test_ncf_chapter_report_on_synthetic_data(paper, ncf_reports):
     assert len(r.results["per_training_seed"]) == 2 and set(r.results["variance"]) == {"HR@10", "NDCG@10"}
     assert [f.claim for f in r.findings] == [c.metric for c in claims_for(paper, qualitative=True)]
     assert all(f.verdict in ("supported", "contradicted", "inconclusive") and f.low <= f.value <= f.high for f in r.findings)
-    for fig in ("data", "training", "results", "intervals"):
+    for fig in ("data", "training", "results", "intervals", "catalogue"):
         assert (ncf_reports / paper / "figures" / f"synthetic-test-{fig}.png").exists()
     assert_clean_report(ncf_reports / paper / "synthetic-test.ipynb", paper)
+    # why a network looks like popularity, the catalogue sweep and the protocol orders (first data seed)
+    assert r.table("diagnostics").loc["popularity", "popularity rho"] == pytest.approx(1.0)
+    cat = r.table("catalogue")
+    assert cat.columns[0] == "any" and set(cat.index) == set(r.results["mean"]) and ((cat >= 0) & (cat <= 1)).all().all()
+    tau = r.table("orders_tau")
+    assert list(tau.columns) == ["sampled 99", tau.columns[1], "full"] and (tau.to_numpy().diagonal() == 1).all()
+    assert "test_HR@10" in r.results["runs"][0]["history"] and r.results["runs"][0]["split"]["valid"] == 0   # no validation item, as the papers
     ml20m = Path(os.environ.get("MOVIEREC_DATA_DIR", "/nonexistent")) / "ml-20m" / "movies.csv"
     if paper == "wang-ncf" and ml20m.is_file():   # Table 1's "1 M" from raw-id tables, and Figure 1 from ML-20M's own movies
         sizes = r.table("table1_sizes")
