@@ -14,7 +14,7 @@ MODEL, STUDY = "zeng-embedding", "zeng-embedding-synthetic-seed0"
 
 
 def _worker(storage: str, trials: int) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "movierec_nb.tuning", MODEL, "--trials", str(trials), "--storage", storage],
+    return subprocess.Popen([sys.executable, "-m", "movierec_nb.tuning", MODEL, "--trials", str(trials), "--storage", storage, "--max-epochs", "5"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
                             env={**os.environ, "MOVIEREC_THREADS": "1"})
 
