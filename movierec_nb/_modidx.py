@@ -760,6 +760,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                     'movierec_nb.tuning.Param.suggest': ('tuning.html#param.suggest', 'movierec_nb/tuning.py'),
                                     'movierec_nb.tuning.Tunable': ('tuning.html#tunable', 'movierec_nb/tuning.py'),
                                     'movierec_nb.tuning._network_class': ('tuning.html#_network_class', 'movierec_nb/tuning.py'),
+                                    'movierec_nb.tuning._race_errors': ('tuning.html#_race_errors', 'movierec_nb/tuning.py'),
                                     'movierec_nb.tuning._storage': ('tuning.html#_storage', 'movierec_nb/tuning.py'),
                                     'movierec_nb.tuning.baseline_objective': ('tuning.html#baseline_objective', 'movierec_nb/tuning.py'),
                                     'movierec_nb.tuning.default_storage': ('tuning.html#default_storage', 'movierec_nb/tuning.py'),

@@ -13,8 +13,9 @@ from movierec_nb.tuning import TUNABLE, n_finished, open_study, trials_table
 MODEL, STUDY = "zeng-embedding", "zeng-embedding-synthetic-seed0"
 
 
-def _worker(storage: str, trials: int) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "movierec_nb.tuning", MODEL, "--trials", str(trials), "--storage", storage, "--max-epochs", "5"],
+def _worker(storage: str, trials: int, worker: int = 0) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "movierec_nb.tuning", MODEL, "--trials", str(trials), "--storage", storage, "--max-epochs", "5",
+                             "--worker", str(worker)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
                             env={**os.environ, "MOVIEREC_THREADS": "1"})
 
@@ -39,9 +40,7 @@ def _study(storage: str):
 
 def test_two_workers_share_one_study(tmp_path):
     storage = f"sqlite:///{tmp_path / 'shared.db'}"
-    first = _worker(storage, 6)
-    _wait_for_tables(tmp_path / "shared.db", first)      # workers starting in the same instant race to create the tables
-    workers = [first, _worker(storage, 6)]
+    workers = [_worker(storage, 6, k) for k in range(2)]
     outs = [w.communicate(timeout=600)[0] for w in workers]
     assert [w.returncode for w in workers] == [0, 0], outs
     table = trials_table(_study(storage))
@@ -50,6 +49,9 @@ def test_two_workers_share_one_study(tmp_path):
     # while the other finishes the sixth: at most one trial over)
     assert finished.worker.nunique() == 2, table
     assert 6 <= len(finished) <= 7 and (table.state != "FAIL").all()
+    # different worker numbers: different proposals (the same seed would make both samplers propose the same first trial)
+    params = [c for c in table.columns if c.startswith("param ")]
+    assert not table[params].iloc[:2].duplicated().any()
 
 
 def test_interrupted_study_resumes(tmp_path):
