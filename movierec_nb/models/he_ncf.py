@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ..baselines import make_model
+from ..claims import claims_for
 from ..metrics import SampledCandidates, user_values
 from ..report import ChapterSettings
 from ..splits import LeaveOneOut, Split, binarize, split
@@ -177,17 +178,8 @@ def control_run(s: Split, # He et al.'s split (`he_split`)
     return {"seed": seed, "histories": histories, "per_user": values, "fit_s": pd.Series(fit_s), "networks": trained}
 
 # %% ../../nbs/15_ncf_control.ipynb #b2933787
-PUBLISHED = pd.DataFrame([
-    ("GMF", "He et al. 2017", float("nan"), float("nan")),
-    ("MLP", "He et al. 2017", 0.692, 0.425),
-    ("NeuMF (pretrained, SGD)", "He et al. 2017", 0.726, 0.447),
-    ("NeuMF (pretrained)", "Dacrema et al. 2019", 0.7093, float("nan")),
-    ("ease", "Dacrema et al. 2019", 0.7192, float("nan")),
-    ("ials", "Dacrema et al. 2019", 0.7109, float("nan")),
-    ("puresvd", "Dacrema et al. 2019", 0.6937, float("nan")),
-    ("itemknn-cosine", "Dacrema et al. 2019", 0.6694, float("nan")),
-    ("popularity", "Dacrema et al. 2019", 0.4533, float("nan")),
-], columns=["model", "source", "HR@10", "NDCG@10"]).dropna(subset=["HR@10"]).reset_index(drop=True)
+PUBLISHED = (pd.DataFrame([(c.model, c.source, c.metric, c.value) for c in claims_for("ncf-control")], columns=["model", "source", "metric", "v"])
+             .pivot(index=["model", "source"], columns="metric", values="v").reset_index().rename_axis(columns=None))   # the registry's rows
 CONTROL_TARGET, CONTROL_TOLERANCE = 0.70, 0.03
 CONTROL_MODELS = ("NeuMF", "NeuMF (pretrained)", "NeuMF (pretrained, SGD)")   # the paper's NeuMF recipes
 
