@@ -22,7 +22,7 @@ from .tasks import resolve_exported
 
 # %% auto #0
 __all__ = ['BENCHMARKS', 'ON_REQUEST', 'synthetic_dataset', 'bench_data_load', 'bench_splits', 'bench_trainer', 'bench_baselines',
-           'bench_stats', 'bench_zeng_paper', 'bench_reproduce', 'run_benchmarks', 'main']
+           'bench_stats', 'bench_zeng_paper', 'bench_reproduce', 'bench_tuning', 'run_benchmarks', 'main']
 
 # %% ../nbs/21_bench.ipynb #1e3dce68
 def _in_child(fn: Callable[..., dict], args: tuple, env: dict[str, str]) -> dict:
@@ -258,11 +258,51 @@ def bench_reproduce(profile: str = "quick", jobs: int = 2) -> list[dict]:
             rows.append(_row("reproduce", f"chapter {m.parent.name}/{m.name.removesuffix('.metrics.json')}", d["duration_s"], "s", None))
     return rows
 
+# %% ../nbs/21_bench.ipynb #a9b83a67
+def bench_tuning(models: tuple[str, ...] = ("zeng-embedding", "wang-ncf"), # keys of `tuning.TUNABLE`
+                 trials: int = 30, # finished trials each study must hold
+                 workers: int = 2, # processes sharing each study's storage
+                 data_dir: str | None = None, # the data root holding ml-1m-partial (None: $MOVIEREC_DATA_DIR)
+                 folder: str = "ml-1m-partial", # the dataset folder under the root, read as ml-1m without verification
+                 max_epochs: int | None = None, # networks: epochs per trial at most (None: the registry's)
+                ) -> list[dict]:
+    "Wall time of a `trials`-trial study per model, run by `workers` processes sharing one storage; trials finished and pruned; best value."
+    import tempfile
+    import optuna
+    from movierec_nb.core import ENV_DATA_DIR, ENV_THREADS
+    root = data_dir or os.environ.get(ENV_DATA_DIR)
+    if not root or not (Path(root) / folder).is_dir():
+        raise FileNotFoundError(f"the tuning benchmark needs {folder} under the data root (data_dir or ${ENV_DATA_DIR}); got {root!r}")
+    rows = []
+    for model in models:
+        db = Path(tempfile.mkdtemp(prefix="movierec-bench-tuning-")) / "study.db"
+        cmd = [sys.executable, "-m", "movierec_nb.tuning", model, "--dataset", "ml-1m", "--path", str(Path(root) / folder), "--no-verify",
+               "--trials", str(trials), "--storage", f"sqlite:///{db}", "--study", f"bench-{model}"]
+        cmd += ["--max-epochs", str(max_epochs)] if max_epochs else []
+        t0 = time.perf_counter()
+        procs = [subprocess.Popen(cmd + ["--worker", str(w)], env={**os.environ, ENV_THREADS: "1"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for w in range(workers)]
+        outs = [p.communicate() for p in procs]
+        wall = time.perf_counter() - t0
+        bad = [(p.returncode, e[-2000:]) for p, (_, e) in zip(procs, outs) if p.returncode != 0]
+        if bad: raise RuntimeError(f"a tuning worker of {model} failed: {bad[0]}")
+        study = optuna.load_study(study_name=f"bench-{model}", storage=f"sqlite:///{db}")
+        states = pd.Series([t.state.name for t in study.trials]).value_counts()
+        times = pd.Series([(t.datetime_complete - t.datetime_start).total_seconds() for t in study.trials if t.datetime_complete])
+        rows += [_row("tuning", f"{model}: {trials}-trial study, {workers} workers sharing the storage", wall, "s",
+                      3600 if trials == 30 and workers == 2 else None),
+                 _row("tuning", f"{model}: trials finished / pruned", float(states.get("COMPLETE", 0) + states.get("PRUNED", 0)), "trials", None),
+                 _row("tuning", f"{model}: of them pruned", float(states.get("PRUNED", 0)), "trials", None),
+                 _row("tuning", f"{model}: median trial time", float(times.median()), "s", None),
+                 _row("tuning", f"{model}: best validation HR@10 ({study.best_params})", float(study.best_value), "", None)]
+    return rows
+
 # %% ../nbs/21_bench.ipynb #26caf02c
 BENCHMARKS: dict[str, Callable[..., list[dict]]] = {"data-load": bench_data_load, "splits": bench_splits,
                                                      "trainer": bench_trainer, "baselines": bench_baselines,
-                                                     "zeng-paper": bench_zeng_paper, "stats": bench_stats, "reproduce": bench_reproduce}
-ON_REQUEST = ("reproduce",)   # not part of a plain `python -m movierec_nb.bench`: it runs the whole study
+                                                     "zeng-paper": bench_zeng_paper, "stats": bench_stats, "reproduce": bench_reproduce,
+                                                     "tuning": bench_tuning}
+ON_REQUEST = ("reproduce", "tuning")   # not part of a plain `python -m movierec_nb.bench`: they run for an hour or more
 
 def run_benchmarks(names: list[str] | None = None, **kwargs) -> pd.DataFrame:
     "Run the named benchmarks (default: all but `ON_REQUEST`) and return one row per measure."
@@ -282,9 +322,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--samples", type=int, default=2_000_000, help="training samples per run (trainer)")
     ap.add_argument("--profile", default="quick", help="profile of the reproduce benchmark")
     ap.add_argument("--jobs", type=int, default=2, help="--jobs of the reproduce benchmark")
+    ap.add_argument("--trials", type=int, default=30, help="trials per study of the tuning benchmark")
+    ap.add_argument("--workers", type=int, default=2, help="worker processes per study of the tuning benchmark")
+    ap.add_argument("--max-epochs", type=int, default=None, help="networks' epochs per trial at most (tuning benchmark)")
     ap.add_argument("--json", help="also write the results to this JSON file")
     a = ap.parse_args(argv)
-    df = run_benchmarks(a.only, n_ratings=a.ratings, n_samples=a.samples, profile=a.profile, jobs=a.jobs)
+    df = run_benchmarks(a.only, n_ratings=a.ratings, n_samples=a.samples, profile=a.profile, jobs=a.jobs,
+                        trials=a.trials, workers=a.workers, max_epochs=a.max_epochs)
     with pd.option_context("display.width", 160, "display.max_colwidth", 60):
         print(df.assign(ok=df.ok.map({True: "PASS", False: "FAIL", None: ""})).to_string(index=False))
     if a.json:

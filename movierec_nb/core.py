@@ -209,7 +209,7 @@ def report_progress(kind: str, # phase, seed, task or epoch
     with open(target, "a", encoding="utf-8") as f: f.write(f"{time.time():.1f}\t{kind}\t{text}\n")
 
 # %% ../nbs/00_core.ipynb #db9633c3
-MANIFEST_PACKAGES = ("numpy", "pandas", "pyarrow", "torch", "scikit-surprise", "implicit", "scipy", "matplotlib",
+MANIFEST_PACKAGES = ("numpy", "pandas", "pyarrow", "torch", "scikit-surprise", "implicit", "scipy", "matplotlib", "optuna",
                      "seaborn", "papermill", "nbdev", "movierec_nb")
 
 def cpu_model() -> str:

@@ -24,7 +24,8 @@ from .train import ImplicitPairs, TorchScorer, TrainConfig, Trainer, ranking_val
 __all__ = ['KS', 'METRIC_TESTS', 'NCFSettings', 'activity_buckets', 'ranking_row', 'implicit_loo_run', 'tail_candidates',
            'catalogue_sweep', 'protocol_orders', 'diagnostics', 'plot_catalogue', 'summarise', 'mean_std',
            'runs_to_json', 'plot_hr_at_k', 'plot_activity', 'plot_protocols', 'run_seeds', 'plot_used_data', 'pooled',
-           'ncf_statistics', 'hr_estimate', 'activity_trend', 'plot_intervals', 'plot_results', 'hr_reason']
+           'ncf_statistics', 'hr_estimate', 'activity_trend', 'plot_intervals', 'plot_results', 'hr_reason',
+           'ceiling_study', 'plot_ceiling', 'gap_attribution', 'ceiling_estimate', 'gap_conclusion']
 
 # %% ../nbs/06_experiments.ipynb #3ef2cd38
 @dataclass
@@ -41,17 +42,25 @@ class NCFSettings(ChapterSettings):
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])   # data seeds
     tail_counts: list[int] = field(default_factory=lambda: [1000, 200, 50, 20, 5])   # the catalogue sweep's popularity caps
     train_seeds: int = 5            # training seeds on the first data seed (seed, seed + 1, ...)
+    shares: list[float] = field(default_factory=lambda: [0.1, 0.3, 1.0])   # user shares of the scale curve (all users is the primary row)
+    tune_trials: int = 0            # Optuna trials per model for the tuned ceilings (0: no tuning, the paper-settings rows only)
+    tune_models: list[str] = field(default_factory=lambda: ["dot-mf", "ease", "ials", "itemknn-cosine"])   # tuned beside the network
+    tune_max_epochs: int = 30       # a network's epochs per trial at most (early stopping on validation HR@10, patience 3)
     device: str = "auto"
     baselines: dict[str, dict] = field(default_factory=lambda: {
         "popularity": {}, "itemknn-cosine": {}, "ease": {}, "ials": {}, "bpr": {"iterations": 100}, "dot-mf": {}})
     PROFILE_DEFAULTS: ClassVar[dict[str, dict[str, Any]]] = {
-        "test": dict(epochs=2, seeds=[0], train_seeds=2, baselines={"popularity": {}, "ease": {}, "dot-mf": {"epochs": 2}})}
+        "test": dict(epochs=2, seeds=[0], train_seeds=2, baselines={"popularity": {}, "ease": {}, "dot-mf": {"epochs": 2}},
+                     shares=[0.3, 1.0], tune_trials=2, tune_models=["ease"], tune_max_epochs=2)}
 
     def validate(self) -> None:
         if not 0 < self.user_frac <= 1: raise ValueError(f"user_frac must be in (0, 1], got {self.user_frac}")
         for k in ("epochs", "batch_size", "n_candidates", "train_seeds"):
             if getattr(self, k) < 1: raise ValueError(f"{k} must be >= 1, got {getattr(self, k)}")
         if not self.seeds: raise ValueError("seeds must name at least one seed")
+        if not self.shares or not all(0 < x <= 1 for x in self.shares): raise ValueError(f"shares must be in (0, 1], got {self.shares}")
+        if self.tune_trials < 0 or self.tune_max_epochs < 1:
+            raise ValueError(f"tune_trials must be >= 0 and tune_max_epochs >= 1, got {self.tune_trials}, {self.tune_max_epochs}")
 
 KS = tuple(range(1, 21))
 
@@ -368,3 +377,179 @@ def hr_reason(mean: pd.DataFrame, name: str, label: str, substituted: bool, pape
     return ((f"dataset substituted: {paper_data} ratings are not available offline, {label} used; " if substituted else "")
             + f"on the same split popularity alone reaches {mean.loc['popularity', 'sampled HR@10']:.2f} and {best} "
               f"{mean.loc[best, 'sampled HR@10']:.2f}; full-catalogue HR@10 is {mean.loc[name, 'full HR@10']:.3f}")
+
+# %% ../nbs/06_experiments.ipynb #c29436d5
+def _interval_rows(values: dict[str, pd.DataFrame], seed: int = 0) -> pd.DataFrame:
+    "Mean and 95% interval per model and metric of per-user values (metric -> users × models)."
+    from movierec_nb.stats import interval
+    rows = {(mod, m): interval(v[mod].to_numpy(float), seed=seed) for m, v in values.items() for mod in v.columns}
+    out = pd.DataFrame(rows).T.rename_axis(["model", "metric"]).unstack("metric")
+    out.columns = [f"{m} {k}".replace(" mean", "") for k, m in out.columns]
+    return out[[c for m in values for c in (m, f"{m} low", f"{m} high")]].astype(float)
+
+def _scored(models: dict[str, Any], s: Split, seed: int, n_candidates: int) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+    "Per-user HR@10 / NDCG@10 (metric -> users × models) and the `ranking_row` of every model, on one split's sampled candidates."
+    protocol = SampledCandidates(n_candidates, (10,), seed)
+    per = {k: user_values(m, s, protocol)[["HR@10", "NDCG@10"]] for k, m in models.items()}
+    rows = pd.DataFrame({k: ranking_row(m, s, seed, n_candidates) for k, m in models.items()}).T
+    return {metric: pd.DataFrame({k: v[metric] for k, v in per.items()}) for metric in METRIC_TESTS}, rows
+
+def ceiling_study(ratings: pd.DataFrame, # the chapter's ratings
+                  make_net: Callable[[int, int], Any], # the paper's network at the paper's settings
+                  name: str, # its row name (tuned too when it is a key of `tuning.TUNABLE`)
+                  settings: NCFSettings, # the chapter's settings (epochs, lr, batch: the paper's; tune_*: the budget)
+                  seed: int = 0, # data seed: split, candidates, tuning and training
+                  storage: str | None = None, # Optuna storage URL (None: a SQLite file per study in the cache)
+                  study_prefix: str = "ceiling", # studies are `<prefix>-<model>`; a study already in the storage resumes
+                 ) -> dict[str, Any]:
+    "All users: the network at the paper's settings, the default baselines and the tuned models on one split; the scale curve over `shares`."
+    from movierec_nb.tuning import TUNABLE, describe_space, steps_per_epoch, tune_and_fit
+    full = replace(settings, user_frac=1.0, validation=False)
+    s = _loo_split(ratings, full, seed)
+    paper_name = f"{name} (paper settings)"
+    paper = implicit_loo_run(None, make_net, full, seed, name, split=s)
+    rename = {name: paper_name}
+    values = {m: paper["per_user"][m].rename(columns=rename) for m in METRIC_TESTS}
+    rows = paper["metrics"].rename(index=rename).assign(setting=lambda d: np.where(d.index == paper_name, "paper", "defaults"))
+    curves = {paper_name: paper["history"].assign(steps=steps_per_epoch(s, {"batch_size": settings.batch_size, "n_negatives": settings.n_negatives})
+                                                  * paper["history"]["epoch"])}
+    tuned, best = {}, str(paper["metrics"]["sampled HR@10"].drop([name, "popularity"], errors="ignore").idxmax())
+    if settings.tune_trials:
+        models = ([name] if name in TUNABLE else []) + [m for m in settings.tune_models if m != name]
+        s_tune = _loo_split(ratings, replace(full, validation=True), seed)
+        tuned = tune_and_fit(models, s_tune, s, settings.tune_trials, study_prefix, storage, seed, settings.device, settings.tune_max_epochs)
+        v, r = _scored({f"{m} (tuned)": t["model"] for m, t in tuned.items()}, s, seed, settings.n_candidates)
+        values = {m: values[m].join(v[m]) for m in METRIC_TESTS}
+        fit = {f"{m} (tuned)": t["model"].fit_time_s if hasattr(t["model"], "fit_time_s") else float(t["history"].time_s.sum()) for m, t in tuned.items()}
+        rows = pd.concat([rows, r.assign(fit_s=pd.Series(fit), setting="tuned")])
+        curves |= {f"{m} (tuned)": t["history"] for m, t in tuned.items() if t["history"] is not None}
+        baselines = [m for m in tuned if m not in (name, "dot-mf") and TUNABLE[m].kind == "baseline"] or [m for m in tuned if m != name]
+        if baselines: best = f"{max(baselines, key=lambda m: tuned[m]['validation HR@10'])} (tuned)"
+    main = f"{name} (tuned)" if name in tuned else paper_name
+    table = rows[["setting"]].join(_interval_rows(values, seed)).join(rows[["full HR@10", "full coverage@10", "popularity rho", "fit_s"]].astype(float))
+    refs = list(dict.fromkeys(r for r in (paper_name, best, "dot-mf (tuned)", "popularity") if r in values["HR@10"] and r != main))
+    from movierec_nb.stats import paired_family
+    comparisons = paired_family(values, main, refs, METRIC_TESTS, seed=seed)
+    shares = _share_curve(ratings, make_net, name, full, seed, tuned, best, values)
+    return {"split": s.summary().to_dict(), "table": table, "per_user": values, "comparisons": comparisons, "main": main, "best_baseline": best,
+            "curves": curves, "shares": shares, "tuned": {m: {k: t[k] for k in ("params", "validation HR@10", "trials", "resumed", "best epoch")}
+                                                          for m, t in tuned.items()},
+            "trials": {m: t["table"] for m, t in tuned.items()},
+            "spaces": pd.concat({m: describe_space(TUNABLE[m].space) for m in tuned}).rename_axis(["model", "parameter"]) if tuned else None}
+
+def _share_curve(ratings: pd.DataFrame, make_net: Callable[[int, int], Any], name: str, full: NCFSettings, seed: int,
+                 tuned: dict[str, Any], best: str, values_all: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    "HR@10 with its interval per user share for the paper-settings network, the tuned network, the best baseline and popularity."
+    from movierec_nb.tuning import fit_tuned
+    paper_name, out = f"{name} (paper settings)", []
+    keep = [m for m in (paper_name, f"{name} (tuned)", best, "popularity") if m in values_all["HR@10"]]
+    for share in sorted(set(full.shares)):
+        if share == 1.0: vals = {m: values_all[m][keep] for m in METRIC_TESTS}
+        else:
+            s = _loo_split(ratings, replace(full, user_frac=share), seed)
+            paper = implicit_loo_run(None, make_net, full, seed, name, split=s, baselines=False)["per_user"]
+            models = {}
+            for m in keep[1:]:
+                if m.endswith(" (tuned)"):
+                    base = m.removesuffix(" (tuned)")
+                    models[m] = fit_tuned(base, tuned[base]["params"], s, tuned[base]["best epoch"], seed, full.device)[0]
+                else: models[m] = make_model(m, seed=seed, **full.baselines.get(m, {})).fit(s)
+            other = _scored(models, s, seed, full.n_candidates)[0]
+            vals = {m: paper[m].rename(columns={name: paper_name}).join(other[m]) for m in METRIC_TESTS}
+        out.append(_interval_rows(vals, seed).assign(share=share, users=len(vals["HR@10"])))
+    return pd.concat(out).reset_index().set_index(["share", "model"])
+
+# %% ../nbs/06_experiments.ipynb #942bdcb9
+def plot_ceiling(ceiling: dict[str, Any], name: str, label: str, claimed: float | None = None) -> Any:
+    "Test HR@10 against optimiser steps (networks as curves, the other rows as levels), and HR@10 against the user share."
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(1, 2, figsize=(15, 4.5))
+    for k, h in ceiling["curves"].items(): ax[0].plot(h["steps"], h["test_HR@10"], marker="o", ms=3, label=k, lw=2.5 if k.startswith(name) else 1.2)
+    t = ceiling["table"]
+    for k in [m for m in t.index if m not in ceiling["curves"] and (m.endswith("(tuned)") or m == "popularity")]:
+        ax[0].axhline(t.loc[k, "HR@10"], ls=":", lw=1, color="gray" if k == "popularity" else None, label=f"{k} (no steps)")
+    ax[0].set(xscale="log", xlabel="optimiser steps", ylabel="test HR@10 (1 + 99; drawn, never used to choose)", title=f"{label}: all users")
+    sh = ceiling["shares"].reset_index()
+    for k, g in sh.groupby("model", sort=False):
+        ax[1].errorbar(g["share"], g["HR@10"], yerr=[g["HR@10"] - g["HR@10 low"], g["HR@10 high"] - g["HR@10"]], marker="o", capsize=3, label=k)
+    ax[1].set(xscale="log", xlabel="share of users kept (with all their ratings)", ylabel="HR@10 (95% interval)", title=f"{label}: scale")
+    ax[1].set_xticks(sorted(sh["share"].unique()), [f"{x:.0%}" for x in sorted(sh["share"].unique())]); ax[1].minorticks_off()
+    for a in ax:
+        if claimed is not None: a.axhline(claimed, color="black", ls="--", lw=1, label=f"claimed {claimed}")
+        a.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+# %% ../nbs/06_experiments.ipynb #5d7c0fb3
+def gap_attribution(ceiling: dict[str, Any], # `ceiling_study`
+                    catalogue: pd.DataFrame, # `catalogue_sweep` of the first data seed (models × caps)
+                    name: str, # the network
+                    claimed: float, # the paper's HR@10
+                   ) -> pd.DataFrame:
+    """The network's HR@10 step by step from the paper-faithful run to the claim. `change` is each network step's gain over the
+    previous network step; for the best baseline, its lead over the last network step; for the catalogue, the network's HR@10 with
+    the obscure negatives minus its HR@10 with uniform ones on the same split; for the claim, what is left above every network row."""
+    t, sh, paper = ceiling["table"], ceiling["shares"], f"{name} (paper settings)"
+    cols = ["HR@10", "HR@10 low", "HR@10 high"]
+    steps, last = [], None
+    def add(step, factor, values, change):
+        steps.append((step, factor, *values, change))
+    if 0.3 in sh.index.get_level_values("share"):
+        last = sh.loc[(0.3, paper), cols].to_numpy(float)
+        add("paper settings, 30% of users (the papers' sample)", "protocol as published", last, np.nan)
+    for step, factor, row in (("paper settings, all users", "data scale", paper), ("tuned, all users", "training budget and capacity", f"{name} (tuned)")):
+        if row in t.index:
+            v = t.loc[row, cols].to_numpy(float)
+            add(step, factor, v, v[0] - last[0] if last is not None else np.nan)
+            last = v
+    b = ceiling["best_baseline"]
+    add(f"best baseline ({b}), all users", "what the protocol gives on these data", t.loc[b, cols].to_numpy(float), t.loc[b, "HR@10"] - last[0])
+    best_net = last[0]
+    caps = [c for c in catalogue.columns if c != "any"]
+    if caps and name in catalogue.index:
+        reach = [c for c in caps if catalogue.loc[name, c] >= claimed]
+        cap = reach[0] if reach else caps[-1]
+        v = float(catalogue.loc[name, cap])
+        add(f"network, negatives among movies with {cap} training interactions (first data seed)", "catalogue", [v, np.nan, np.nan],
+            v - float(catalogue.loc[name, "any"]))
+        best_net = max(best_net, v)
+    add("claimed", "the claim itself", [claimed, np.nan, np.nan], claimed - best_net)
+    return pd.DataFrame(steps, columns=["step", "factor", "HR@10", "low", "high", "change"]).set_index("step")
+
+def ceiling_estimate(ceiling: dict[str, Any], name: str) -> dict[str, float]:
+    "The network's all-users HR@10 at the paper's settings as `claims.claims_table` takes it (one data seed: no sd over seeds)."
+    r = ceiling["table"].loc[f"{name} (paper settings)"]
+    return {"mean": float(r["HR@10"]), "low": float(r["HR@10 low"]), "high": float(r["HR@10 high"]), "n": int(len(ceiling["per_user"]["HR@10"])),
+            "sd": float("nan")}
+
+def gap_conclusion(gap: pd.DataFrame, ceiling: dict[str, Any], name: str, label: str, claimed: float, paper_data: str) -> str:
+    "The chapter's conclusion, in words, from `gap_attribution` and the ceiling comparisons."
+    f = gap.reset_index().set_index("factor")
+    hr = lambda k: float(f.loc[k, "HR@10"])  # noqa: E731
+    ch = lambda k: float(f.loc[k, "change"]) if k in f.index and pd.notna(f.loc[k, "change"]) else float("nan")  # noqa: E731
+    c = ceiling["comparisons"]
+    c = c[c.metric == "HR@10"].set_index("versus")
+    main, best = ceiling["main"], ceiling["best_baseline"]
+    words = [f"The paper claims HR@10 = {claimed} on {paper_data}; we ran its protocol on {label}."]
+    if "protocol as published" in f.index:
+        words.append(f"At the paper's settings on its 30% user sample the network reaches {hr('protocol as published'):.3f};")
+    words.append(f"with all users, {hr('data scale'):.3f} (data scale: {ch('data scale'):+.3f}).")
+    if "training budget and capacity" in f.index:
+        p = ceiling["tuned"][name]
+        best_p = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in p["params"].items())
+        words.append(f"Tuned with the baselines' budget ({p['trials']} trials; best {best_p}, {p['best epoch']} epoch(s)) it reaches "
+                     f"{hr('training budget and capacity'):.3f} ({ch('training budget and capacity'):+.3f} for budget and capacity).")
+    else: words.append("The network was not tuned here (tune_trials = 0 in this profile), so budget and capacity are not separated.")
+    if best in c.index:
+        r = c.loc[best]
+        words.append(f"The best tuned baseline, {best}, reaches {hr('what the protocol gives on these data'):.3f}: {main} minus it is "
+                     f"{r['diff']:+.3f} [{r['low']:+.3f}, {r['high']:+.3f}] (exact McNemar, Holm p = {r['p_holm']:.2g}).")
+    if "catalogue" in f.index:
+        step = f.loc["catalogue", "step"] if "step" in f.columns else ""
+        reached = hr("catalogue") >= claimed
+        words.append(f"The catalogue {'can' if reached else 'cannot'} account for the rest here: {step.split(', ')[1] if ', ' in step else step}, "
+                     f"the network scores {hr('catalogue'):.3f}" + (f", at or above the claimed {claimed}." if reached else f", still below {claimed}."))
+    rest = float(gap["change"].iloc[-1])
+    words.append(f"What no measured factor explains, {max(rest, 0):.3f}, is left to the claim itself (its data, its protocol as actually run, or its number)."
+                 if rest > 0 else "Every part of the gap is accounted for by a measured factor.")
+    return " ".join(words)

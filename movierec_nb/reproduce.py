@@ -26,7 +26,7 @@ from .core import (ENV_DATA_DIR, ENV_PROGRESS, ENV_THREADS, REPO_ROOT, THREAD_VA
 from .report import check_value, report_label
 
 # %% auto #0
-__all__ = ['PROFILES', 'PAPER_NOTEBOOKS', 'CONTROL_NOTEBOOKS', 'REPO', 'SUMMARY_RUN', 'SETTINGS', 'SHARED_PARAMS',
+__all__ = ['PROFILES', 'PAPER_NOTEBOOKS', 'CONTROL_NOTEBOOKS', 'REPO', 'SUMMARY_RUN', 'TUNE_TRIALS', 'SETTINGS', 'SHARED_PARAMS',
            'ORCHESTRATION', 'Run', 'plan', 'select', 'parse_overrides', 'declared', 'with_params', 'check_params',
            'code_fingerprint', 'data_fingerprint', 'run_stamp', 'stamp_path', 'is_up_to_date', 'ReportLocked',
            'check_unlocked', 'report_lock', 'ChapterFailed', 'export_html', 'signals_deferred', 'finish_notebook',
@@ -68,6 +68,9 @@ def _run(chapter: str, notebook: str, dataset: str, variant: str | None = None, 
     folder = Path(params["path"]).name if params.get("path") else dataset
     return Run(chapter, notebook, report_label(dataset, params.get("path"), variant), dict(dataset=dataset, **params), needs=(folder,))
 
+TUNE_TRIALS = {"quick": {"ml-100k": 10, "ml-latest-small": 0, "ml-1m-partial": 0},     # a small budget where it is cheap
+               "paper": {"ml-100k": 30, "ml-latest-small": 0, "ml-1m-partial": 30}}    # the full budget (issue 18)
+
 def plan(profile: str) -> list[Run]:
     "Every run of `profile`, in order; the summary last."
     if profile not in PROFILES: raise ValueError(f"unknown profile {profile!r}; valid: {', '.join(PROFILES)}")
@@ -83,8 +86,10 @@ def plan(profile: str) -> list[Run]:
     runs += [Run("baselines", "05_baselines.ipynb", d, dict(datasets=[d], **slow), needs=(d,)) for d in ("ml-100k", "ml-latest-small")]
     control = CONTROL_NOTEBOOKS["ncf-control"]   # He et al.'s NCF on its own protocol (the longest run here: it starts early)
     runs += [_run("ncf-control", control, "ml-1m", **half), _run("ncf-control", control, "ml-100k")]
+    budget = TUNE_TRIALS[profile]                 # Optuna trials per model for the tuned ceilings of the NCF chapters
     for key in ("zeng-embedding", "wang-ncf"):   # the NCF family: the paper's protocol on every local dataset
-        runs += [paper(key, "ml-100k"), paper(key, "ml-latest-small"), paper(key, "ml-1m", **half)]
+        runs += [paper(key, "ml-100k", tune_trials=budget["ml-100k"]), paper(key, "ml-latest-small", tune_trials=budget["ml-latest-small"]),
+                 paper(key, "ml-1m", tune_trials=budget["ml-1m-partial"], **half)]
     runs += [paper("kanyuch-deepcf", "ml-latest-small"),   # the paper's own dataset, both readings of its split
              paper("kanyuch-deepcf", "ml-latest-small", variant="per-user", split_scope="per-user")]
     for key in ("aam-hybrid", "liu-survey"):   # ml-1m is their dataset; quick uses ml-100k (demographics too)

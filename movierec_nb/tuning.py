@@ -19,9 +19,9 @@ from .core import cache_dir
 
 # %% auto #0
 __all__ = ['FINISHED', 'TRAIN_KEYS', 'TUNABLE', 'Param', 'suggest', 'describe_space', 'default_storage', 'open_study',
-           'n_finished', 'run_study', 'trials_table', 'pruning_validator', 'baseline_objective', 'train_network',
-           'network_objective', 'Tunable', 'objective_for', 'fit_tuned', 'tune_and_fit', 'tuning_split', 'parser',
-           'main']
+           'n_finished', 'run_study', 'trials_table', 'pruning_validator', 'baseline_objective', 'steps_per_epoch',
+           'train_network', 'network_objective', 'Tunable', 'objective_for', 'fit_tuned', 'tune_and_fit',
+           'tuning_split', 'parser', 'main']
 
 # %% ../nbs/06a_tuning.ipynb #55009ab1
 @dataclass(frozen=True)
@@ -177,11 +177,16 @@ def baseline_objective(name: str, # a key of `baselines.MODELS`
 
 TRAIN_KEYS = ("lr", "batch_size", "weight_decay", "n_negatives", "epochs", "patience")   # parameters of training, not of a network
 
+def steps_per_epoch(s: Any, params: dict[str, Any]) -> int:
+    "Optimiser steps in one epoch of BCE training with fresh negatives: ⌈interactions × (1 + negatives) / batch⌉."
+    return int(np.ceil(len(s.train) * (1 + int(params.get("n_negatives", 4))) / int(params.get("batch_size", 256))))
+
 def train_network(make_net: Callable[..., Any], # (n_users, n_items, **net_params) -> a network
                   s: Any, # the split whose training part it learns
                   params: dict[str, Any], # network and training parameters (`TRAIN_KEYS` go to training)
                   validators: list[Any] | None = None, # Trainer validators; with them, early stopping on val_HR@10
                   seed: int = 0, device: str = "cpu",
+                  curves: list[Any] | None = None, # validators that are only recorded (e.g. the test HR@10 per epoch), never acted on
                  ) -> tuple[Any, pd.DataFrame]:
     "A network trained by the study's Trainer on BCE with fresh negatives: (trainer, history)."
     import torch
@@ -193,7 +198,7 @@ def train_network(make_net: Callable[..., Any], # (n_users, n_items, **net_param
     cfg = TrainConfig(loss="bce", lr=train.get("lr", 1e-3), batch_size=int(train.get("batch_size", 256)), epochs=int(train.get("epochs", 20)),
                       weight_decay=train.get("weight_decay", 0.0), patience=train.get("patience", 3) if validators else None,
                       monitor="val_HR@10", mode="max", restore_best=bool(validators), seed=seed, device=device, progress=False)
-    trainer = Trainer(net, cfg, ImplicitPairs(s, int(train.get("n_negatives", 4)), seed), validators)
+    trainer = Trainer(net, cfg, ImplicitPairs(s, int(train.get("n_negatives", 4)), seed), [*(validators or []), *(curves or [])] or None)
     return trainer, trainer.fit()
 
 def network_objective(make_net: Callable[..., Any], # (n_users, n_items, **net_params) -> a network
@@ -211,7 +216,7 @@ def network_objective(make_net: Callable[..., Any], # (n_users, n_items, **net_p
         trainer, history = train_network(make_net, s, p, [pruning_validator(trial, ranking_validator(s, protocol))], seed, device)
         best = int(history["val_HR@10"].to_numpy().argmax())
         trial.set_user_attr("best epoch", int(history["epoch"].iloc[best]))
-        trial.set_user_attr("optimiser steps", int(np.ceil(len(s.train) * (1 + int(p.get("n_negatives", 4))) / trainer.cfg.batch_size)) * (best + 1))
+        trial.set_user_attr("optimiser steps", steps_per_epoch(s, p) * (best + 1))
         return float(history["val_HR@10"].iloc[best])
     return objective
 
@@ -258,15 +263,18 @@ def fit_tuned(model: str, # a key of `TUNABLE`
               params: dict[str, Any], # the study's best parameters
               s: Any, # the split to fit (its whole training part; no validation needed)
               epochs: int | None = None, # networks: train this many epochs (the tuned run's best epoch)
-              seed: int = 0, device: str = "cpu") -> Any:
-    "The model with the tuned parameters, fitted on `s` (a network for the best epoch count of its study, without validation)."
+              seed: int = 0, device: str = "cpu",
+              curves: list[Any] | None = None, # networks: validators recorded per epoch (drawn only)
+             ) -> tuple[Any, pd.DataFrame | None]:
+    "(model, history): the model with the tuned parameters fitted on `s` (a network for its study's best epoch count, without validation)."
     from movierec_nb.baselines import make_model
     from movierec_nb.train import TorchScorer
     t = TUNABLE[model]
-    if t.kind == "baseline": return make_model(model, seed=seed, **t.fixed, **params).fit(s)
+    if t.kind == "baseline": return make_model(model, seed=seed, **t.fixed, **params).fit(s), None
     if epochs is None or epochs < 1: raise ValueError(f"a network needs the number of epochs to train (the study's best epoch), got {epochs}")
-    trainer, _ = train_network(_network_class(t), s, {**t.fixed, **params, "epochs": epochs}, None, seed, device)
-    return TorchScorer(trainer.model, trainer.device)
+    trainer, history = train_network(_network_class(t), s, {**t.fixed, **params, "epochs": epochs}, None, seed, device, curves)
+    history["steps"] = steps_per_epoch(s, {**t.fixed, **params}) * history["epoch"]
+    return TorchScorer(trainer.model, trainer.device), history
 
 def tune_and_fit(models: list[str], # keys of `TUNABLE`
                  s_tune: Any, # the split tuned on: training part and a validation item per user (never the test item)
@@ -280,15 +288,18 @@ def tune_and_fit(models: list[str], # keys of `TUNABLE`
     "Tune every model with the same budget on the validation items, then fit each with its best settings on `s_final`."
     from movierec_nb.core import report_progress
     from movierec_nb.metrics import SampledCandidates
+    from movierec_nb.train import ranking_validator
     protocol, out = SampledCandidates(99, (10,), seed), {}
     for k, model in enumerate(models, 1):
         report_progress("task", f"tuning {model} ({k}/{len(models)})")
-        study = run_study(open_study(f"{study_prefix}-{model}", TUNABLE[model].space, storage, seed=seed),
-                          objective_for(model, s_tune, protocol, seed, device, {"epochs": max_epochs} if max_epochs else None), n_trials)
+        study = open_study(f"{study_prefix}-{model}", TUNABLE[model].space, storage, seed=seed)
+        resumed = n_finished(study)   # trials an earlier (interrupted) run of the same study left in the storage
+        run_study(study, objective_for(model, s_tune, protocol, seed, device, {"epochs": max_epochs} if max_epochs else None), n_trials)
         best = study.best_trial
         epochs = best.user_attrs.get("best epoch")
-        out[model] = {"params": dict(best.params), "validation HR@10": float(best.value), "trials": n_finished(study), "best epoch": epochs,
-                      "table": trials_table(study), "model": fit_tuned(model, best.params, s_final, epochs, seed, device)}
+        fitted, history = fit_tuned(model, best.params, s_final, epochs, seed, device, [ranking_validator(s_final, protocol, "test", "test_")])
+        out[model] = {"params": dict(best.params), "validation HR@10": float(best.value), "trials": n_finished(study), "resumed": resumed, "best epoch": epochs,
+                      "table": trials_table(study), "model": fitted, "history": history}
     return out
 
 # %% ../nbs/06a_tuning.ipynb #b6cdf2bb

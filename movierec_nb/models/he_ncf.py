@@ -18,13 +18,13 @@ from ..baselines import make_model
 from ..claims import claims_for
 from ..metrics import SampledCandidates, user_values
 from ..report import ChapterSettings
-from ..splits import LeaveOneOut, Split, binarize, split
+from ..splits import LeaveOneOut, Split, binarize, sample_users, split
 from ..train import ImplicitPairs, TorchScorer, TrainConfig, Trainer, ranking_validator
 
 # %% auto #0
-__all__ = ['NETWORKS', 'PUBLISHED', 'CONTROL_TARGET', 'CONTROL_TOLERANCE', 'CONTROL_MODELS', 'GMF', 'MLP', 'NeuMF', 'HeSettings',
-           'he_split', 'train_he', 'control_run', 'control_table', 'control_verdict', 'plot_control',
-           'control_comparisons', 'control_reason', 'control_conclusion']
+__all__ = ['NETWORKS', 'PUBLISHED', 'CONTROL_TARGET', 'CONTROL_TOLERANCE', 'CONTROL_MODELS', 'ML1M_TRAIN', 'GMF', 'MLP', 'NeuMF',
+           'HeSettings', 'he_split', 'train_he', 'control_run', 'control_table', 'control_verdict', 'plot_control',
+           'control_comparisons', 'control_reason', 'control_conclusion', 'budget_scale', 'plot_budget_scale']
 
 # %% ../../nbs/15_ncf_control.ipynb #2b3ce0c9
 def _keras_init(layer: nn.Linear, output: bool = False) -> nn.Linear:
@@ -116,6 +116,8 @@ class HeSettings(ChapterSettings):
     alpha: float = 0.5               # pretrained NeuMF's output: alpha * GMF beside (1 - alpha) * MLP
     tie_break: str = "first-in-file"
     seeds: list[int] = field(default_factory=lambda: [0])   # training seeds; candidates use the first
+    diagnose: bool = False           # also run `budget_scale` (NeuMF for the authors' optimiser steps, on all users and a user share)
+    diagnose_share: float = 0.5      # the user share of that diagnosis
     device: str = "auto"
     baselines: dict[str, dict] = field(default_factory=lambda: {
         "popularity": {}, "itemknn-cosine": {}, "puresvd": {}, "ials": {}, "ease": {}, "dot-mf": {}})
@@ -129,6 +131,7 @@ class HeSettings(ChapterSettings):
         if not self.seeds: raise ValueError("seeds must name at least one seed")
         if len(self.layers) < 2 or self.layers[0] % 2: raise ValueError(f"layers needs >= 2 sizes and an even first size, got {self.layers}")
         if not 0 <= self.alpha <= 1: raise ValueError(f"alpha must be in [0, 1], got {self.alpha}")
+        if not 0 < self.diagnose_share < 1: raise ValueError(f"diagnose_share must be in (0, 1), got {self.diagnose_share}")
 
 def he_split(ratings: pd.DataFrame, settings: HeSettings) -> Split:
     "He et al.'s split: every rating an interaction, each user's latest held out for test, no validation item."
@@ -256,7 +259,9 @@ def control_reason(table: pd.DataFrame, label: str, paper_data: bool) -> str:
     return "; ".join(x for x in ("" if paper_data else f"{label}, not ML-1M's 6,040 users", moved) if x)
 
 def control_conclusion(table: pd.DataFrame, comparisons: pd.DataFrame, label: str, applies: bool = True,
-                       model: str = "NeuMF (pretrained, SGD)") -> str:
+                       model: str = "NeuMF (pretrained, SGD)",
+                       diagnosis: dict[str, Any] | None = None, # `budget_scale`'s result, when it ran
+                      ) -> str:
     "The chapter's conclusion in words, from its numbers."
     r, lines = table.loc[model], []
     lines.append(f"On {label}, our {model} scores HR@10 {r['HR@10']:.3f} [{r['HR@10 low']:.3f}, {r['HR@10 high']:.3f}] at the last epoch "
@@ -271,4 +276,60 @@ def control_conclusion(table: pd.DataFrame, comparisons: pd.DataFrame, label: st
     better = [v for v, c in hr.iterrows() if c["high"] < 0 and c["p_holm"] < 0.05]
     worse = [v for v, c in hr.iterrows() if c["low"] > 0 and c["p_holm"] < 0.05]
     lines.append(f"On paired per-user hits (Holm-adjusted), {model} is above {', '.join(worse) or 'no model'} and below {', '.join(better) or 'no model'}.")
+    if diagnosis is not None:
+        d = diagnosis["table"]["HR@10"]
+        lo, hi = CONTROL_TARGET - CONTROL_TOLERANCE, CONTROL_TARGET + CONTROL_TOLERANCE
+        lines.append(f"{diagnosis['model']} from scratch: {d.iloc[0]:.3f} after the authors' 20 epochs of these users, {d.iloc[1]:.3f} after the authors' "
+                     f"{diagnosis['authors_steps']:,} optimiser steps ({d.iloc[1] - d.iloc[0]:+.3f}: training budget); at equal steps, the larger user set "
+                     f"scores {diagnosis['gain']:+.3f} above the smaller (data scale), and as many such steps again, to the authors' "
+                     f"{diagnosis['reference_users']:,} users, would give "
+                     f"{d.iloc[4]:.3f} (an extrapolation), {'inside' if lo <= d.iloc[4] <= hi else 'outside'} the control's band [{lo:.2f}, {hi:.2f}].")
     return "\n".join(lines)
+
+# %% ../../nbs/15_ncf_control.ipynb #17c93633
+ML1M_TRAIN = 1_000_209 - 6_040   # ML-1M's training interactions under He et al.'s split (every rating; one held out per user)
+
+def _steps(s: Split, settings: HeSettings) -> int:
+    return math.ceil(len(s.train) * (1 + settings.n_negatives) / settings.batch_size)
+
+def budget_scale(ratings: pd.DataFrame, # the chapter's ratings
+                 settings: HeSettings, # the experiment's settings (epochs: the authors' 20)
+                 share: float = 0.5, # the smaller user share, trained for as many steps
+                 seed: int = 0, candidate_seed: int = 0,
+                 model: str = "NeuMF", # GMF, MLP or NeuMF (from scratch)
+                 reference_train: int = ML1M_TRAIN, # the authors' training interactions (their epochs × this sets the step count)
+                 reference_users: int = 6040, # the authors' users (the extrapolation's target)
+                ) -> dict[str, Any]:
+    "`model` trained for the authors' optimiser-step count on all users and on `share` of them: test HR@10 curves against steps, and a table."
+    from dataclasses import replace
+    s_all = he_split(ratings, settings)
+    s_sub = he_split(sample_users(ratings, share, seed), settings)
+    authors = settings.epochs * math.ceil(reference_train * (1 + settings.n_negatives) / settings.batch_size)
+    protocol, curves = SampledCandidates(settings.n_candidates, (10,), candidate_seed), {}
+    for label, s in (("all users", s_all), (f"{share:.0%} of users", s_sub)):
+        epochs = max(settings.epochs, math.ceil(authors / _steps(s, settings)))
+        _, h = train_he(_make(model, s, settings, seed, {}), s, replace(settings, epochs=epochs), seed, protocol)
+        curves[label] = h.assign(steps=_steps(s, settings) * h.epoch, users=s.n_users)
+    at = lambda h, steps: float(h.loc[(h.steps - steps).abs().idxmin(), "test_HR@10"])  # noqa: E731
+    full, sub = curves.values()
+    steps20 = settings.epochs * _steps(s_all, settings)
+    rows = [(f"all {s_all.n_users:,} users, the authors' {settings.epochs} epochs", steps20, at(full, steps20)),
+            (f"all {s_all.n_users:,} users, the authors' optimiser steps", authors, at(full, authors)),
+            (f"{share:.0%} of users ({s_sub.n_users:,}), the same steps as the first row", steps20, at(sub, steps20)),
+            (f"{share:.0%} of users ({s_sub.n_users:,}), the authors' optimiser steps", authors, at(sub, authors))]
+    table = pd.DataFrame(rows, columns=["run", "optimiser steps", "HR@10"]).set_index("run")
+    gain = table["HR@10"].iloc[1] - table["HR@10"].iloc[3]   # more users at equal steps
+    doublings = math.log2(reference_users / s_all.n_users) / math.log2(s_all.n_users / s_sub.n_users)
+    table.loc[f"the authors' {reference_users:,} users and steps (extrapolated: {gain:+.3f} per {1 / share:.0f}× users)"] = (authors, table["HR@10"].iloc[1] + gain * doublings)
+    return {"curves": curves, "table": table, "authors_steps": authors, "gain": float(gain), "model": model, "reference_users": reference_users}
+
+def plot_budget_scale(diag: dict[str, Any], title: str = "") -> Any:
+    "Test HR@10 against optimiser steps for each user share, with the authors' step count and the control's band."
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for label, h in diag["curves"].items(): ax.plot(h.steps, h["test_HR@10"], marker="o", ms=3, label=f"{diag['model']}, {label}")
+    ax.axvline(diag["authors_steps"], color="grey", ls="--", lw=1, label="the authors' steps (20 epochs of ML-1M)")
+    ax.axhspan(CONTROL_TARGET - CONTROL_TOLERANCE, CONTROL_TARGET + CONTROL_TOLERANCE, color="green", alpha=0.1, label="0.70 ± 0.03")
+    ax.set(xlabel="optimiser steps", ylabel="test HR@10 (1 + 99)", title=title or "optimiser steps and data scale")
+    ax.legend(fontsize=8); fig.tight_layout()
+    return fig
