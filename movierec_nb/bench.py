@@ -258,7 +258,7 @@ def bench_reproduce(profile: str = "quick", jobs: int = 2) -> list[dict]:
             rows.append(_row("reproduce", f"chapter {m.parent.name}/{m.name.removesuffix('.metrics.json')}", d["duration_s"], "s", None))
     return rows
 
-# %% ../nbs/21_bench.ipynb #a9b83a67
+# %% ../nbs/21_bench.ipynb #3e347f67
 def bench_tuning(models: tuple[str, ...] = ("zeng-embedding", "wang-ncf"), # keys of `tuning.TUNABLE`
                  trials: int = 30, # finished trials each study must hold
                  workers: int = 2, # processes sharing each study's storage
@@ -267,35 +267,39 @@ def bench_tuning(models: tuple[str, ...] = ("zeng-embedding", "wang-ncf"), # key
                  max_epochs: int | None = None, # networks: epochs per trial at most (None: the registry's)
                 ) -> list[dict]:
     "Wall time of a `trials`-trial study per model, run by `workers` processes sharing one storage; trials finished and pruned; best value."
-    import tempfile
-    import optuna
-    from movierec_nb.core import ENV_DATA_DIR, ENV_THREADS
+    from movierec_nb.core import ENV_DATA_DIR
     root = data_dir or os.environ.get(ENV_DATA_DIR)
     if not root or not (Path(root) / folder).is_dir():
         raise FileNotFoundError(f"the tuning benchmark needs {folder} under the data root (data_dir or ${ENV_DATA_DIR}); got {root!r}")
     rows = []
     for model in models:
-        db = Path(tempfile.mkdtemp(prefix="movierec-bench-tuning-")) / "study.db"
-        cmd = [sys.executable, "-m", "movierec_nb.tuning", model, "--dataset", "ml-1m", "--path", str(Path(root) / folder), "--no-verify",
-               "--trials", str(trials), "--storage", f"sqlite:///{db}", "--study", f"bench-{model}"]
-        cmd += ["--max-epochs", str(max_epochs)] if max_epochs else []
-        t0 = time.perf_counter()
-        procs = [subprocess.Popen(cmd + ["--worker", str(w)], env={**os.environ, ENV_THREADS: "1"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                 for w in range(workers)]
-        outs = [p.communicate() for p in procs]
-        wall = time.perf_counter() - t0
-        bad = [(p.returncode, e[-2000:]) for p, (_, e) in zip(procs, outs) if p.returncode != 0]
-        if bad: raise RuntimeError(f"a tuning worker of {model} failed: {bad[0]}")
-        study = optuna.load_study(study_name=f"bench-{model}", storage=f"sqlite:///{db}")
-        states = pd.Series([t.state.name for t in study.trials]).value_counts()
-        times = pd.Series([(t.datetime_complete - t.datetime_start).total_seconds() for t in study.trials if t.datetime_complete])
-        rows += [_row("tuning", f"{model}: {trials}-trial study, {workers} workers sharing the storage", wall, "s",
-                      3600 if trials == 30 and workers == 2 else None),
-                 _row("tuning", f"{model}: trials finished / pruned", float(states.get("COMPLETE", 0) + states.get("PRUNED", 0)), "trials", None),
-                 _row("tuning", f"{model}: of them pruned", float(states.get("PRUNED", 0)), "trials", None),
-                 _row("tuning", f"{model}: median trial time", float(times.median()), "s", None),
-                 _row("tuning", f"{model}: best validation HR@10 ({study.best_params})", float(study.best_value), "", None)]
+        with tempfile.TemporaryDirectory(prefix="movierec-bench-tuning-") as tmp:
+            rows += _tuning_study(model, Path(tmp) / "study.db", Path(root) / folder, trials, workers, max_epochs)
     return rows
+
+def _tuning_study(model: str, db: Path, folder: Path, trials: int, workers: int, max_epochs: int | None) -> list[dict]:
+    "One benchmark study: `workers` processes of the tuning command on one SQLite file; the benchmark's rows."
+    import optuna
+    from movierec_nb.core import ENV_THREADS
+    cmd = [sys.executable, "-m", "movierec_nb.tuning", model, "--dataset", "ml-1m", "--path", str(folder), "--no-verify",
+           "--trials", str(trials), "--storage", f"sqlite:///{db}", "--study", f"bench-{model}"]
+    cmd += ["--max-epochs", str(max_epochs)] if max_epochs else []
+    t0 = time.perf_counter()
+    procs = [subprocess.Popen(cmd + ["--worker", str(w)], env={**os.environ, ENV_THREADS: "1"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for w in range(workers)]
+    outs = [p.communicate() for p in procs]
+    wall = time.perf_counter() - t0
+    bad = [(p.returncode, e[-2000:]) for p, (_, e) in zip(procs, outs) if p.returncode != 0]
+    if bad: raise RuntimeError(f"a tuning worker of {model} failed: {bad[0]}")
+    study = optuna.load_study(study_name=f"bench-{model}", storage=f"sqlite:///{db}")
+    states = pd.Series([t.state.name for t in study.trials]).value_counts()
+    times = pd.Series([(t.datetime_complete - t.datetime_start).total_seconds() for t in study.trials if t.datetime_complete])
+    return [_row("tuning", f"{model}: {trials}-trial study, {workers} workers sharing the storage", wall, "s",
+                  3600 if trials == 30 and workers == 2 else None),
+            _row("tuning", f"{model}: trials finished (complete or pruned)", float(states.get("COMPLETE", 0) + states.get("PRUNED", 0)), "trials", None),
+            _row("tuning", f"{model}: of them pruned", float(states.get("PRUNED", 0)), "trials", None),
+            _row("tuning", f"{model}: median trial time", float(times.median()), "s", None),
+            _row("tuning", f"{model}: best validation HR@10 ({study.best_params})", float(study.best_value), "", None)]
 
 # %% ../nbs/21_bench.ipynb #26caf02c
 BENCHMARKS: dict[str, Callable[..., list[dict]]] = {"data-load": bench_data_load, "splits": bench_splits,

@@ -15,8 +15,9 @@ from .claims import CLAIMS, CONTROLS, PAPERS
 from .report import Report
 
 # %% auto #0
-__all__ = ['PAPER_COLORS', 'LOWER_IS_BETTER', 'report_files', 'summary_inputs', 'collect_claims', 'reports_table',
-           'compact_table', 'verdict_counts', 'summary_markdown', 'plot_overview', 'summary_path', 'write_summary']
+__all__ = ['PAPER_COLORS', 'LOWER_IS_BETTER', 'report_files', 'summary_inputs', 'collect_claims', 'reports_table', 'collect_gaps',
+           'compact_table', 'verdict_counts', 'gaps_markdown', 'summary_markdown', 'plot_overview', 'summary_path',
+           'write_summary']
 
 # %% ../nbs/08_summary.ipynb #881e1eac
 def report_files(reports: str | Path, profile: str) -> list[Path]:
@@ -76,6 +77,18 @@ def reports_table(reports: str | Path, profile: str) -> pd.DataFrame:
                      "threads": m.get("threads")})
     return pd.DataFrame(rows, columns=["report", "dataset", "settings", "commit", "date", "wall time", "threads"])
 
+def collect_gaps(reports: str | Path, profile: str) -> tuple[pd.DataFrame, dict[str, str]]:
+    "The gap attributions of the reports that have one (the NCF chapters: step, factor, HR@10 with interval, change) and their conclusions."
+    rows, words = [], {}
+    for p in report_files(reports, profile):
+        r = Report.load(p)
+        if "gap" not in r.results: continue
+        where = str(p.relative_to(reports)).removesuffix(".metrics.json")
+        rows.append(r.table("gap").rename_axis("step").reset_index().assign(report=where, paper=r.paper, dataset=r.label))
+        words[where] = str(r.results.get("conclusion", ""))
+    cols = ["paper", "dataset", "step", "factor", "HR@10", "low", "high", "change", "report"]
+    return (pd.concat(rows, ignore_index=True)[cols] if rows else pd.DataFrame(columns=cols)), words
+
 # %% ../nbs/08_summary.ipynb #24db9d9a
 def _fmt(x: float, low: float | None = None, high: float | None = None) -> str:
     if x is None or not np.isfinite(x): return "—"
@@ -103,8 +116,22 @@ def verdict_counts(claims: pd.DataFrame) -> pd.DataFrame:
     "Papers × verdicts: how many rows of each verdict (numeric and qualitative)."
     return pd.crosstab(claims.paper.astype(str), claims.verdict).reindex([p for p in PAPERS + CONTROLS if p in set(claims.paper.astype(str))])
 
-def summary_markdown(claims: pd.DataFrame, profile: str, figure: str | None = None, reports: pd.DataFrame | None = None) -> str:
-    "The text of SUMMARY.md: the verdict rule, verdict counts per paper, the overview figure, the reports, and a full table per paper."
+def gaps_markdown(gaps: pd.DataFrame, words: dict[str, str]) -> list[str]:
+    "SUMMARY.md's section on the NCF gaps: per report, the step-by-step attribution with intervals and the chapter's conclusion."
+    if not len(gaps): return []
+    out = ["## Where the NCF gaps come from", "",
+           "Each NCF report walks from the paper-faithful run to the claim one factor at a time (all users is the primary setting; "
+           "`experiments.gap_attribution`): data scale, training budget and capacity (the network tuned with the baselines' Optuna "
+           "budget), the best tuned baseline on the same split, the catalogue, and what is left to the claim itself.", ""]
+    for where, g in gaps.groupby("report", sort=False):
+        t = pd.DataFrame({"step": g.step, "factor": g.factor, "HR@10 [95% interval]": [_fmt(x, lo, hi) for x, lo, hi in zip(g["HR@10"], g.low, g.high)],
+                          "change": [f"{d:+.3f}" if np.isfinite(d) else "—" for d in g.change.astype(float)]})
+        out += [f"### {_link(where)}", "", _md_table(t), "", words.get(where, ""), ""]
+    return out
+
+def summary_markdown(claims: pd.DataFrame, profile: str, figure: str | None = None, reports: pd.DataFrame | None = None,
+                     gaps: tuple[pd.DataFrame, dict[str, str]] | None = None) -> str:
+    "The text of SUMMARY.md: the verdict rule, verdict counts per paper, the overview figure, the reports, the NCF gap attributions, a full table per paper."
     from movierec_nb.claims import NUMERIC_RULE
     counts = verdict_counts(claims)
     out = [f"# Claimed vs measured ({profile} profile)", "",
@@ -119,6 +146,7 @@ def summary_markdown(claims: pd.DataFrame, profile: str, figure: str | None = No
     if reports is not None and len(reports):
         out += ["## The reports", "", "Each report's settings and provenance (the report's own header has the full tables).", "",
                 _md_table(reports.assign(report=[_link(r) for r in reports.report])), ""]
+    if gaps is not None: out += gaps_markdown(*gaps)
     for paper, t in claims.groupby("paper", sort=True, observed=True):
         full = pd.DataFrame({"model": t.model, "claim": t.metric, "dataset": t["dataset"], "claimed": [_fmt(x) for x in t.claimed],
                              "measured [95% interval]": _measured(t), "n": [int(n) if n else "—" for n in t.n],
@@ -168,6 +196,6 @@ def write_summary(reports: str | Path, profile: str, claims: pd.DataFrame) -> Pa
     "Write the summary markdown (the overview figure is saved with the summary's report, under reports/summary/figures)."
     from movierec_nb.core import atomic_write
     out = summary_path(reports, profile)
-    text = summary_markdown(claims, profile, f"summary/figures/all-{profile}-overview.png", reports_table(reports, profile))
+    text = summary_markdown(claims, profile, f"summary/figures/all-{profile}-overview.png", reports_table(reports, profile), collect_gaps(reports, profile))
     with atomic_write(out, encoding="utf-8") as f: f.write(text)
     return out
