@@ -20,8 +20,8 @@ from .core import cache_dir
 # %% auto #0
 __all__ = ['FINISHED', 'TRAIN_KEYS', 'TUNABLE', 'Param', 'suggest', 'describe_space', 'default_storage', 'open_study',
            'n_finished', 'run_study', 'trials_table', 'pruning_validator', 'baseline_objective', 'steps_per_epoch',
-           'train_network', 'network_objective', 'Tunable', 'objective_for', 'fit_tuned', 'tune_and_fit',
-           'tuning_split', 'parser', 'main']
+           'train_network', 'network_objective', 'Tunable', 'max_epochs_of', 'objective_for', 'fit_tuned',
+           'tune_and_fit', 'tuning_split', 'parser', 'main']
 
 # %% ../nbs/06a_tuning.ipynb #55009ab1
 @dataclass(frozen=True)
@@ -83,12 +83,20 @@ def _storage(url: str) -> Any:
     if url.startswith("sqlite:"): return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 30}})
     return url
 
+def _pruner(max_resource: int | None, startup_trials: int) -> Any:
+    "Hyperband over epochs (1 to `max_resource`, a third going on at each rung), or the median rule when no epoch cap is given."
+    import optuna
+    if max_resource is None: return optuna.pruners.MedianPruner(n_startup_trials=startup_trials, n_warmup_steps=1)
+    if max_resource < 1: raise ValueError(f"max_resource must be >= 1 epoch, got {max_resource}")
+    return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_resource, reduction_factor=3)
+
 def open_study(name: str, # the study's name in the storage
                space: dict[str, Param], # the search space (stored with the study, checked on reopening)
                storage: str | None = None, # an Optuna storage URL; None: `default_storage(name)`
                direction: str = "maximize", # of the objective (validation HR@10: maximize)
                seed: int = 0, # the TPE sampler's seed
-               startup_trials: int = 5, # trials before the pruner and TPE act (random search until then)
+               startup_trials: int = 5, # trials before TPE acts (random search until then; the median pruner waits as long)
+               max_resource: int | None = None, # networks: the epoch cap of a trial (Hyperband's max resource); None: median pruning
               ) -> Any:
     "Create the study `name` in `storage`, or load it; a different search space or direction is an error."
     import optuna
@@ -99,7 +107,7 @@ def open_study(name: str, # the study's name in the storage
         try:
             study = optuna.create_study(study_name=name, storage=_storage(url), direction=direction, load_if_exists=True,
                                         sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup_trials),
-                                        pruner=optuna.pruners.MedianPruner(n_startup_trials=startup_trials, n_warmup_steps=1))
+                                        pruner=_pruner(max_resource, startup_trials))
             break
         except _race_errors() as e:
             if attempt == 4: raise RuntimeError(f"could not open study {name!r} in {url}: {e}") from e
@@ -229,7 +237,7 @@ class Tunable:
     fixed: dict[str, Any]
     network: str = ""                      # "module:Class" of a network
 
-_NET_TRAINING = {"lr": Param("float", 1e-4, 1e-2, log=True), "batch_size": Param("categorical", choices=(256, 512, 1024, 2048))}
+_NET_TRAINING = {"lr": Param("float", 1e-4, 1e-2, log=True), "batch_size": Param("categorical", choices=(512, 1024, 2048, 4096))}
 _NET_FIXED = {"epochs": 30, "patience": 3}
 TUNABLE: dict[str, Tunable] = {
     "ease": Tunable("baseline", {"lam": Param("float", 1.0, 1e5, log=True)}, {}),
@@ -244,6 +252,11 @@ TUNABLE: dict[str, Tunable] = {
     "wang-ncf": Tunable("network", {"dim": Param("int", 8, 128, log=True), "dropout": Param("float", 0.0, 0.5), **_NET_TRAINING}, _NET_FIXED,
                         "movierec_nb.models.wang_ncf:WangNCF"),
 }
+
+def max_epochs_of(model: str, max_epochs: int | None = None) -> int | None:
+    "A network's epoch cap per trial (`max_epochs`, else the registry's), the pruner's resource; None for a baseline."
+    t = TUNABLE[model]
+    return None if t.kind == "baseline" else int(max_epochs or t.fixed["epochs"])
 
 def objective_for(model: str, s: Any, protocol: Any, seed: int = 0, device: str = "cpu",
                   fixed: dict[str, Any] | None = None, # replaces the registry's untuned settings of a network (e.g. fewer epochs)
@@ -292,7 +305,7 @@ def tune_and_fit(models: list[str], # keys of `TUNABLE`
     protocol, out = SampledCandidates(99, (10,), seed), {}
     for k, model in enumerate(models, 1):
         report_progress("task", f"tuning {model} ({k}/{len(models)})")
-        study = open_study(f"{study_prefix}-{model}", TUNABLE[model].space, storage, seed=seed)
+        study = open_study(f"{study_prefix}-{model}", TUNABLE[model].space, storage, seed=seed, max_resource=max_epochs_of(model, max_epochs))
         resumed = n_finished(study)   # trials an earlier (interrupted) run of the same study left in the storage
         run_study(study, objective_for(model, s_tune, protocol, seed, device, {"epochs": max_epochs} if max_epochs else None), n_trials)
         best = study.best_trial
@@ -340,7 +353,8 @@ def main(argv: list[str] | None = None) -> int:
         fix_threads(None)
         s, label = tuning_split(a.dataset, a.data_dir, a.path, not a.no_verify, a.user_frac, a.seed)
         if a.worker < 0: raise ValueError(f"--worker must be >= 0, got {a.worker}")
-        study = open_study(a.study or f"{a.model}-{label}-seed{a.seed}", TUNABLE[a.model].space, a.storage, seed=a.seed * 1000 + a.worker)
+        study = open_study(a.study or f"{a.model}-{label}-seed{a.seed}", TUNABLE[a.model].space, a.storage, seed=a.seed * 1000 + a.worker,
+                           max_resource=max_epochs_of(a.model, a.max_epochs))
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr); return 2
     t0 = time.perf_counter()
