@@ -275,6 +275,7 @@ def bench_tuning(models: tuple[str, ...] = ("zeng-embedding", "wang-ncf"), # key
     for model in models:
         with tempfile.TemporaryDirectory(prefix="movierec-bench-tuning-") as tmp:
             rows += _tuning_study(model, Path(tmp) / "study.db", Path(root) / folder, trials, workers, max_epochs)
+        print("; ".join(f"{r['measure']}: {r['value']:g} {r['unit']}" for r in rows[-5:]), file=sys.stderr, flush=True)   # kept if a later study is cut off
     return rows
 
 def _tuning_study(model: str, db: Path, folder: Path, trials: int, workers: int, max_epochs: int | None) -> list[dict]:
