@@ -33,7 +33,15 @@ def test_ncf_chapter_report_on_synthetic_data(paper, ncf_reports):
     assert (r.paper, r.label, r.profile) == (paper, "synthetic", "test") and r.manifest["params"]["device"] == "cpu"
     assert [c.metric for c in r.claims] == [c.metric for c in claims_for(paper)]
     ours = r.results["mean"][paper]
-    assert r.claims[0].ours == pytest.approx(ours["sampled HR@10"])
+    # the claim is judged on all users at the paper's settings (the ceilings section); the papers' 30% sample is quoted beside it
+    ceiling = r.table("ceiling")
+    assert r.claims[0].ours == pytest.approx(ceiling.loc[f"{paper} (paper settings)", "HR@10"])
+    assert "30% sample" in r.claims[0].our_dataset and f"{ours['sampled HR@10']:.3f}" in r.claims[0].our_dataset
+    assert set(ceiling.setting) == {"paper", "defaults", "tuned"} and f"{paper} (tuned)" in ceiling.index and "ease (tuned)" in ceiling.index
+    assert r.results["tuned"][paper]["trials"] == 2 and r.results["tuned"][paper]["resumed"] == 0
+    gap = r.table("gap")
+    assert gap.factor.iloc[-1] == "the claim itself" and "data scale" in set(gap.factor) and r.results["conclusion"].startswith("The paper claims")
+    assert {row["share"] for row in r.results["shares"]} == {0.3, 1.0}   # the scale curve: the test profile's two user shares
     assert 0 <= ours["full HR@10"] <= ours["sampled HR@10"] <= 1
     # the deep model and every baseline of the test profile were scored on the same split
     assert set(r.results["mean"]) == {paper, "popularity", "ease", "dot-mf"}
@@ -47,7 +55,7 @@ def test_ncf_chapter_report_on_synthetic_data(paper, ncf_reports):
     assert len(r.results["per_training_seed"]) == 2 and set(r.results["variance"]) == {"HR@10", "NDCG@10"}
     assert [f.claim for f in r.findings] == [c.metric for c in claims_for(paper, qualitative=True)]
     assert all(f.verdict in ("supported", "contradicted", "inconclusive") and f.low <= f.value <= f.high for f in r.findings)
-    for fig in ("data", "training", "results", "intervals", "catalogue"):
+    for fig in ("data", "training", "results", "intervals", "catalogue", "ceiling"):
         assert (ncf_reports / paper / "figures" / f"synthetic-test-{fig}.png").exists()
     assert_clean_report(ncf_reports / paper / "synthetic-test.ipynb", paper)
     # why a network looks like popularity, the catalogue sweep and the protocol orders (first data seed)
