@@ -458,8 +458,11 @@ def sample_candidates(s: Split, # the split
         if not dup.any(): break
         rows = np.nonzero(dup)[0]
         neg[dup] = sampler.sample(users[rows], 1, rng)[:, 0]
-    else:
-        raise RuntimeError("could not draw distinct candidates")
+    else:   # rows that need nearly all of their user's unseen items (coupon collecting): draw those exactly, without replacement
+        neg.sort(axis=1)
+        pos = s.positives().tocsr()
+        for r in np.unique(np.nonzero(neg[:, 1:] == neg[:, :-1])[0]):   # a few rows at most: a loop over them is cheap
+            neg[r] = rng.choice(np.setdiff1d(np.arange(s.n_items), pos.indices[pos.indptr[users[r]]:pos.indptr[users[r] + 1]]), n, replace=False)
     neg = np.take_along_axis(neg, np.random.default_rng([seed, 2]).random(neg.shape).argsort(axis=1), axis=1)
     c = Candidates(users, np.column_stack([df["i"].to_numpy(), neg]), f"sampled: {n} per {which} row, seed {seed}")
     check_candidates(s, c)
