@@ -292,7 +292,8 @@ def control_conclusion(table: pd.DataFrame, comparisons: pd.DataFrame, label: st
 ML1M_TRAIN = 1_000_209 - 6_040   # ML-1M's training interactions under He et al.'s split (every rating; one held out per user)
 
 def _steps(s: Split, settings: HeSettings) -> int:
-    return math.ceil(len(s.train) * (1 + settings.n_negatives) / settings.batch_size)
+    from movierec_nb.tuning import steps_per_epoch
+    return steps_per_epoch(s, {"n_negatives": settings.n_negatives, "batch_size": settings.batch_size})
 
 def budget_scale(ratings: pd.DataFrame, # the chapter's ratings
                  settings: HeSettings, # the experiment's settings (epochs: the authors' 20)
