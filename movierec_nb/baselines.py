@@ -297,10 +297,12 @@ class SurpriseModel(Recommender):
     predicts_ratings = True
     def __init__(self, algo: str = "SVD", # one of `SURPRISE_ALGOS`
                  seed: int = 0, # Surprise's random_state (SVD, SVD++, NMF, CoClustering; NormalPredictor's draws)
-                 **params: Any, # the algorithm's own parameters, e.g. n_factors=100 or sim_options={...}
+                 **params: Any, # the algorithm's own parameters, e.g. n_factors=100 or sim_options={...} (or flat: sim_name=..., sim_user_based=...)
                 ):
         if algo not in SURPRISE_ALGOS: raise ValueError(f"unknown Surprise algorithm {algo!r}; valid: {', '.join(SURPRISE_ALGOS)}")
         if "random_state" in params: raise ValueError("SurpriseModel takes seed=..., not random_state (it is passed to Surprise)")
+        flat = {k.removeprefix("sim_"): params.pop(k) for k in [k for k in params if k.startswith("sim_") and k != "sim_options"]}
+        if flat: params["sim_options"] = {**params.get("sim_options", {}), **flat}
         super().__init__(seed)
         self.algo_name, self.params, self.name = algo, params, f"surprise-{algo}"
         if algo.startswith("KNN") or algo == "BaselineOnly": self.params.setdefault("verbose", False)

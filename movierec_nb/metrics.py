@@ -17,7 +17,8 @@ from .splits import Candidates, Split, sample_candidates
 __all__ = ['TIES', 'EVAL_PROTOCOLS', 'PREFIXES', 'relevant_ranks', 'per_row_metrics', 'ranking_metrics', 'hit_ratio', 'ndcg',
            'mrr', 'reference_metrics', 'mse', 'rmse', 'mae', 'per_user_threshold_metrics',
            'reference_precision_recall_at_k', 'SampledCandidates', 'FullCatalogue', 'PerUserThreshold', 'RatingError',
-           'score_candidates', 'sampled_ranks', 'evaluate', 'evaluate_many', 'user_values', 'popularity_alignment']
+           'score_candidates', 'sampled_ranks', 'evaluate', 'evaluate_many', 'user_values', 'popularity_alignment',
+           'top_items', 'genre_matrix', 'intra_list_diversity']
 
 # %% ../nbs/03_metrics.ipynb #b6414e0e
 TIES = ("pessimistic", "optimistic", "random")
@@ -424,3 +425,39 @@ def popularity_alignment(model: Any, # anything with `score(users, items)`
     with np.errstate(invalid="ignore", divide="ignore"):
         rho = np.where(den > 0, (a * b).sum(1) / np.where(den > 0, den, 1.0), np.nan)
     return pd.Series(rho, index=pd.Index(c.users, name="u"), name="popularity rho")
+
+# %% ../nbs/03_metrics.ipynb #2770f270
+def top_items(model: Any, # anything with `score(users, items)`
+              s: Split, # the split it was trained on
+              k: int = 10, # list length
+              which: str = "test", # the users listed: those with a `which` interaction
+              max_pairs: int = 1 << 22,
+             ) -> pd.DataFrame:
+    "Each user's top-`k` item indices among the items they did not rate in training, best first (users × k, indexed by `u`)."
+    users, _, _, top, _ = _full_ranks(model, s, which, FullCatalogue((k,)), max_pairs)
+    return pd.DataFrame(top[:, :k], index=pd.Index(users, name="u"))
+
+def genre_matrix(items: pd.DataFrame, # the items frame of the data chapter (item_id, genres as lists)
+                 s: Split, # whose item indices the rows follow
+                ) -> pd.DataFrame:
+    "0/1 table: one row per item index of `s`, one column per genre (an item missing from `items` has no genre)."
+    if not {"item_id", "genres"} <= set(items.columns): raise ValueError(f"items needs item_id and genres columns, got {list(items.columns)}")
+    g = items.drop_duplicates("item_id").set_index("item_id")["genres"].reindex(s.idmap.item_ids(np.arange(s.n_items)))
+    e = g.reset_index(drop=True).explode().dropna()
+    cols = sorted(e.unique().tolist())
+    m = np.zeros((s.n_items, len(cols)), dtype=np.int8)
+    m[e.index.to_numpy(), pd.Categorical(e, categories=cols).codes] = 1
+    return pd.DataFrame(m, columns=cols)
+
+def intra_list_diversity(top: Any, # lists × k item indices
+                         genres: Any, # items × genres, 0/1
+                        ) -> np.ndarray:
+    "Per list: the mean over its item pairs of 1 − Jaccard similarity of their genre sets."
+    top, g = np.asarray(top), np.asarray(genres, dtype=float)
+    if top.ndim != 2 or top.shape[1] < 2: raise ValueError(f"top must be lists × k with k >= 2, got shape {top.shape}")
+    G = g[top]                                                   # lists × k × genres
+    inter = np.einsum("lkg,ljg->lkj", G, G)
+    size = G.sum(2)
+    union = size[:, :, None] + size[:, None, :] - inter
+    jaccard = np.where(union > 0, inter / np.where(union > 0, union, 1.0), 1.0)
+    return (1.0 - jaccard)[:, ~np.eye(top.shape[1], dtype=bool)].mean(1)

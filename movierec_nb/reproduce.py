@@ -26,12 +26,12 @@ from .core import (ENV_DATA_DIR, ENV_PROGRESS, ENV_THREADS, REPO_ROOT, THREAD_VA
 from .report import check_value, report_label
 
 # %% auto #0
-__all__ = ['PROFILES', 'PAPER_NOTEBOOKS', 'CONTROL_NOTEBOOKS', 'REPO', 'SUMMARY_RUN', 'TUNE_TRIALS', 'SETTINGS', 'SHARED_PARAMS',
-           'ORCHESTRATION', 'Run', 'plan', 'select', 'parse_overrides', 'declared', 'with_params', 'check_params',
-           'code_fingerprint', 'data_fingerprint', 'run_stamp', 'stamp_path', 'is_up_to_date', 'ReportLocked',
-           'check_unlocked', 'report_lock', 'ChapterFailed', 'export_html', 'signals_deferred', 'finish_notebook',
-           'execute', 'ProgressBoard', 'ProgressPrinter', 'Interrupted', 'run_all', 'mark_summary_stale', 'parser',
-           'main', 'cli']
+__all__ = ['PROFILES', 'PAPER_NOTEBOOKS', 'CONTROL_NOTEBOOKS', 'REPO', 'SUMMARY_RUN', 'RATING_TUNE_TRIALS', 'TUNE_TRIALS',
+           'SETTINGS', 'SHARED_PARAMS', 'ORCHESTRATION', 'Run', 'plan', 'select', 'parse_overrides', 'declared',
+           'with_params', 'check_params', 'code_fingerprint', 'data_fingerprint', 'run_stamp', 'stamp_path',
+           'is_up_to_date', 'ReportLocked', 'check_unlocked', 'report_lock', 'ChapterFailed', 'export_html',
+           'signals_deferred', 'finish_notebook', 'execute', 'ProgressBoard', 'ProgressPrinter', 'Interrupted',
+           'run_all', 'mark_summary_stale', 'parser', 'main', 'cli']
 
 # %% ../nbs/20_reproduce.ipynb #6f8c9bbf
 PROFILES = ("test", "quick", "paper")
@@ -68,6 +68,7 @@ def _run(chapter: str, notebook: str, dataset: str, variant: str | None = None, 
     folder = Path(params["path"]).name if params.get("path") else dataset
     return Run(chapter, notebook, report_label(dataset, params.get("path"), variant), dict(dataset=dataset, **params), needs=(folder,))
 
+RATING_TUNE_TRIALS = {"quick": 6, "paper": 20}   # kanyuch-deepcf: Optuna trials per model and split reading (network, SVD, KNNBaseline)
 TUNE_TRIALS = {"quick": {"ml-100k": 10, "ml-latest-small": 0, "ml-1m-partial": 0},     # a small budget where it is cheap
                "paper": {"ml-100k": 30, "ml-latest-small": 0, "ml-1m-partial": 30}}    # the full budget (issue 18)
 
@@ -90,8 +91,7 @@ def plan(profile: str) -> list[Run]:
     for key in ("zeng-embedding", "wang-ncf"):   # the NCF family: the paper's protocol on every local dataset
         runs += [paper(key, "ml-100k", tune_trials=budget["ml-100k"]), paper(key, "ml-latest-small", tune_trials=budget["ml-latest-small"]),
                  paper(key, "ml-1m", tune_trials=budget["ml-1m-partial"], **half)]
-    runs += [paper("kanyuch-deepcf", "ml-latest-small"),   # the paper's own dataset, both readings of its split
-             paper("kanyuch-deepcf", "ml-latest-small", variant="per-user", split_scope="per-user")]
+    runs += [paper("kanyuch-deepcf", "ml-latest-small", tune_trials=RATING_TUNE_TRIALS[profile])]   # the paper's dataset, all three split readings
     for key in ("aam-hybrid", "liu-survey"):   # ml-1m is their dataset; quick uses ml-100k (demographics too)
         runs += [paper(key, "ml-100k") if profile == "quick" else paper(key, "ml-1m", **half)]
     if profile == "paper": runs += [paper("zeng-embedding", "ml-25m"), paper("wang-ncf", "ml-20m")]

@@ -173,14 +173,17 @@ def baseline_objective(name: str, # a key of `baselines.MODELS`
                        protocol: Any, # the validation candidates (e.g. SampledCandidates(99, (10,), seed))
                        fixed: dict[str, Any] | None = None, # parameters not tuned
                        seed: int = 0,
+                       key: str = "HR@10", # the validation metric returned (e.g. RMSE with `RatingError()`; the study's direction must match)
                       ) -> Callable[[Any], float]:
-    "Trial -> validation HR@10 of baseline `name` fitted on the training part with the proposed settings."
+    "Trial -> validation `key` (HR@10 by default) of baseline `name` fitted on the training part with the proposed settings."
     from movierec_nb.baselines import make_model
     from movierec_nb.metrics import evaluate
     if len(s.valid) == 0: raise ValueError("tuning needs a split with a validation part (LeaveOneOut(validation=True))")
     def objective(trial: Any) -> float:
         m = make_model(name, seed=seed, **(fixed or {}), **suggest(trial, space)).fit(s)
-        return float(evaluate(m, s, protocol, "valid")["HR@10"])
+        res = evaluate(m, s, protocol, "valid")
+        if key not in res: raise KeyError(f"the protocol measures {sorted(k for k, v in res.items() if isinstance(v, float))}, not {key!r}")
+        return float(res[key])
     return objective
 
 TRAIN_KEYS = ("lr", "batch_size", "weight_decay", "n_negatives", "epochs", "patience")   # parameters of training, not of a network

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from movierec_nb import reproduce as R
@@ -101,18 +102,29 @@ def test_kanyuch_chapter_report_on_synthetic_data(tmp_path, no_summary):
     assert R.main(["--profile", "test", "--paper", "kanyuch-deepcf", "--reports", str(tmp_path), "--device", "cpu"]) == 0
     r = Report.load(tmp_path / "kanyuch-deepcf" / "synthetic-test.metrics.json")
     assert [c.metric for c in r.claims] == [c.metric for c in claims_for("kanyuch-deepcf")]
-    ours = r.results["mean"]["kanyuch-deepcf"]
+    cells = pd.DataFrame(r.results["attribution"]).set_index(["reading", "model", "metric"]).sort_index()
+    assert set(cells.index.get_level_values("reading")) == {"global", "per-user", "random"}      # the three readings of the split
+    rows = {"plain, paper settings", "plain + early stopping", "plain, tuned", "attention, paper settings", "SVD", "SVD, tuned",
+            "KNNBaseline", "KNNBaseline, tuned", "BaselineOnly", "global mean"}
+    for reading in ("global", "per-user", "random"):
+        assert set(cells.loc[reading].index.get_level_values("model")) == rows
+    assert (cells["low"] <= cells["mean"] + 1e-12).all() and (cells["mean"] <= cells["high"] + 1e-12).all()
+    ours = cells.loc[("global", "plain, paper settings")]["mean"]                     # the claims: the paper's network on the literal reading
     assert 0 < ours["RMSE"] < 2 and ours["MAE"] <= ours["RMSE"]
     assert r.claims[0].ours == pytest.approx(ours["RMSE"])
-    assert set(r.results["mean"]) == {"kanyuch-deepcf", "SVD", "BaselineOnly", "KNNBaseline", "global mean"}
     # own-items precision is far above full-catalogue precision: the protocol, not the model, makes it high
     assert ours["own-items P@10"] > ours["full P@10"]
+    steps = pd.DataFrame(r.results["steps"])
+    assert steps.step.iloc[0] == "the paper's network and settings" and steps.RMSE.iloc[0] == pytest.approx(ours["RMSE"])
+    assert "claims RMSE 0.9001" in r.results["conclusion"]
     for e in r.results["explanations"].values():
         assert len(e) == 10 and all(abs(row["user preferences"] + row["movie characteristics"] - 1) < 1e-5 for row in e)
         assert all(0 <= row["strength"] <= 1 for row in e)
-    assert {"train_loss", "val_loss", "val_RMSE", "train_RMSE", "lr"} <= set(r.results["runs"][0]["history"])
+    assert {"train_loss", "val_loss", "val_RMSE", "train_RMSE", "lr"} <= set(r.results["histories"]["global | plain, paper settings | seed 0"])
+    assert all(0 <= d["low"] <= d["mean"] <= d["high"] <= 1 for d in r.results["diversity"].values())
     assert all(c.low <= c.ours <= c.high and c.n > 0 for c in r.claims)
-    assert [f.claim for f in r.findings] == ["improves over matrix factorisation"] and r.findings[0].low <= r.findings[0].value <= r.findings[0].high
+    assert [f.claim for f in r.findings] == [c.metric for c in claims_for("kanyuch-deepcf", qualitative=True)]
+    assert all(f.verdict in ("supported", "contradicted", "inconclusive") and f.low <= f.value <= f.high for f in r.findings)
 
 
 def test_aam_hybrid_chapter_report_on_synthetic_data(tmp_path, no_summary):

@@ -241,7 +241,7 @@ def test_jobs_run_chapters_in_parallel_processes(tmp_path, capfd, monkeypatch, t
     (["--paper", "data", "--set", "epochs=3"], r"--set epochs: no selected chapter has a parameter 'epochs' \(01_data: data_dir"),
     (["--paper", "wang-ncf", "--set", "epochs=abc"], r"wang-ncf/synthetic: setting 'epochs' must be an integer, got 'abc'"),
     (["--paper", "aam-hybrid", "--set", "seeds=[0,1"], r"--set seeds: '\[0,1' is not valid JSON"),
-    (["--paper", "kanyuch-deepcf", "--set", "split_scope=per-item"], r"split_scope must be 'global' or 'per-user'"),
+    (["--paper", "kanyuch-deepcf", "--set", "split_scope=per-item"], r"unknown split reading 'per-item'"),
 ])
 def test_parameters_are_checked_before_any_kernel(tmp_path, args, match):
     with pytest.raises(ValueError, match=match):
