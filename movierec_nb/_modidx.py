@@ -378,6 +378,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                           'movierec_nb/models/aam_hybrid.py'),
                                                'movierec_nb.models.aam_hybrid.middle_is_best': ( 'aam_hybrid.html#middle_is_best',
                                                                                                  'movierec_nb/models/aam_hybrid.py'),
+                                               'movierec_nb.models.aam_hybrid.paper_tables': ( 'aam_hybrid.html#paper_tables',
+                                                                                               'movierec_nb/models/aam_hybrid.py'),
                                                'movierec_nb.models.aam_hybrid.plot_architecture': ( 'aam_hybrid.html#plot_architecture',
                                                                                                     'movierec_nb/models/aam_hybrid.py'),
                                                'movierec_nb.models.aam_hybrid.plot_sensitivity': ( 'aam_hybrid.html#plot_sensitivity',

@@ -145,6 +145,9 @@ def test_aam_hybrid_chapter_report_on_synthetic_data(tmp_path, no_summary):
     assert [f.claim for f in r.findings] == [c.metric for c in claims_for("aam-hybrid", qualitative=True)]
     for fig in ("architecture", "training-curves", "topk", "sensitivity"):
         assert (tmp_path / "aam-hybrid" / "figures" / f"synthetic-test-{fig}.png").exists()
+    tables = r.results["tables"]                                   # the paper's Tables 2-7, from the loaded data
+    assert [k.split(":")[0] for k in tables] == [f"Table {k}" for k in range(2, 8)]
+    assert [row["Age"] for row in tables["Table 5: age codes"]] == [1, 18, 25, 35, 45, 50, 56]
 
 
 def test_aam_hybrid_needs_demographics(tmp_path):

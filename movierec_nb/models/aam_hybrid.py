@@ -22,7 +22,7 @@ from ..train import ExplicitRatings, TorchScorer, TrainConfig, Trainer, rating_v
 # %% auto #0
 __all__ = ['USER_FIELDS', 'TABLE8', 'TABLE9', 'QUICK_GRID', 'SideFeatures', 'side_features', 'GenreConv', 'AamHybrid',
            'plot_architecture', 'fit_aam', 'sensitivity_tasks', 'sensitivity_table', 'AamSettings', 'table8_departures',
-           'plot_sensitivity', 'middle_is_best']
+           'paper_tables', 'plot_sensitivity', 'middle_is_best']
 
 # %% ../../nbs/13_aam_hybrid.ipynb #ceb3448a
 USER_FIELDS = ("gender", "age_group", "occupation")
@@ -266,6 +266,34 @@ def table8_departures(settings: AamSettings) -> str:
     if not d: return "Table 8 settings"
     changed = ", ".join(f"{k} {ours:g} (Table 8: {theirs:g})" for k, (ours, theirs) in d.items())
     return ("Table 8 settings but " if len(d) == 1 else "settings differing from Table 8: ") + changed
+
+# %% ../../nbs/13_aam_hybrid.ipynb #93c0c8b6
+def paper_tables(data: Any, # a `data.Ratings` with users (ml-100k or ml-1m)
+                 n: int = 5, # sample rows per table
+                ) -> dict[str, pd.DataFrame]:
+    "Tables 2–7 of the paper from `data`: movies, ratings and users sample rows, the age codes, the merged table and the features."
+    from movierec_nb.data import ML1M_AGE_GROUPS
+    if data.users is None: raise ValueError(f"Tables 2–7 need user demographics; {data.name} has none: use ml-100k or ml-1m")
+    if n < 1: raise ValueError(f"n must be >= 1, got {n}")
+    code = {label: c for c, label in ML1M_AGE_GROUPS.items()}
+    movies = pd.DataFrame({"MovieID": data.items.item_id, "Title": data.items.title,
+                           "Genres": ["|".join(g) if isinstance(g, list) else "" for g in data.items.genres]})
+    ratings = data.ratings[["user_id", "item_id", "rating", "timestamp"]].set_axis(["UserID", "MovieID", "Rating", "Timestamp"], axis=1)
+    users = pd.DataFrame({"UserID": data.users.user_id, "Gender": data.users.gender.astype(str),
+                          "Age": data.users.age_group.astype(str).map(code).astype(int), "Occupation": data.users.occupation.astype(str),
+                          "Zip-code": data.users["zip"].astype(str)})
+    ages = pd.DataFrame({"Age": list(ML1M_AGE_GROUPS), "Meaning": list(ML1M_AGE_GROUPS.values()),
+                         "users": users.Age.value_counts().reindex(list(ML1M_AGE_GROUPS), fill_value=0).to_numpy()})
+    merged = ratings.head(n).merge(users.drop(columns="Zip-code"), on="UserID", how="left").merge(movies, on="MovieID", how="left")
+    features = pd.DataFrame([("MovieID", "movies.dat", "ID", movies.MovieID.nunique(), "embedding (64-d)"),
+                             ("Genres", "movies.dat", "multi-hot", movies.Genres.str.split("|").explode().replace("", np.nan).nunique(), "genre convolution"),
+                             ("UserID", "users.dat", "ID", users.UserID.nunique(), "embedding"),
+                             ("Gender", "users.dat", "category", users.Gender.nunique(), "embedding"),
+                             ("Age", "users.dat", "age code (Table 5)", users.Age.nunique(), "embedding"),
+                             ("Occupation", "users.dat", "category", users.Occupation.nunique(), "embedding")],
+                            columns=["feature", "file", "type", "distinct values", "used as"])
+    return {"Table 2: movies": movies.head(n), "Table 3: ratings": ratings.head(n), "Table 4: users": users.head(n),
+            "Table 5: age codes": ages, "Table 6: merged": merged, "Table 7: features": features}
 
 # %% ../../nbs/13_aam_hybrid.ipynb #66df6b43
 def plot_sensitivity(table: pd.DataFrame, noise: dict[str, float] | None = None) -> Any:
