@@ -16,9 +16,9 @@ from .splits import Candidates, Split, sample_candidates
 # %% auto #0
 __all__ = ['TIES', 'EVAL_PROTOCOLS', 'PREFIXES', 'relevant_ranks', 'per_row_metrics', 'ranking_metrics', 'hit_ratio', 'ndcg',
            'mrr', 'reference_metrics', 'mse', 'rmse', 'mae', 'per_user_threshold_metrics',
-           'reference_precision_recall_at_k', 'SampledCandidates', 'FullCatalogue', 'PerUserThreshold', 'RatingError',
-           'score_candidates', 'sampled_ranks', 'evaluate', 'evaluate_many', 'user_values', 'popularity_alignment',
-           'top_items', 'genre_matrix', 'intra_list_diversity']
+           'reference_precision_recall_at_k', 'own_items_hits', 'SampledCandidates', 'FullCatalogue',
+           'PerUserThreshold', 'RatingError', 'score_candidates', 'sampled_ranks', 'evaluate', 'evaluate_many',
+           'user_values', 'popularity_alignment', 'top_items', 'genre_matrix', 'intra_list_diversity']
 
 # %% ../nbs/03_metrics.ipynb #b6414e0e
 TIES = ("pessimistic", "optimistic", "random")
@@ -180,19 +180,22 @@ def mae(y: Any, yhat: Any) -> float:
     y, yhat = _pair(y, yhat); return float(np.mean(np.abs(y - yhat)))
 
 # %% ../nbs/03_metrics.ipynb #17b58a31
-def per_user_threshold_metrics(user: np.ndarray, y: np.ndarray, yhat: np.ndarray, k: int = 10, threshold: float = 3.5,
-                               gain: str = "rating", undefined: float = 0.0, per_user: bool = False) -> dict[str, Any]:
-    "Surprise-FAQ precision/recall@k (plus F1 of the means and NDCG@k) over each user's own test items; `per_user`: the per-user arrays (and `u`)."
-    if gain not in ("rating", "binary"): raise ValueError(f"gain must be 'rating' or 'binary', got {gain!r}")
-    if k < 1: raise ValueError(f"K must be >= 1, got {k}")
+def _ranked_by_user(user: Any, y: Any, yhat: Any) -> tuple[np.ndarray, ...]:
+    "Rows sorted per user by prediction (ties: worse truth first): users, truths, predictions, each user's first row, position in the user's list, user group."
     y, yhat = _pair(y, yhat)
     user = np.asarray(user)
     order = np.lexsort((y, -yhat, user))                      # per user: best prediction first, ties worst-truth first
     u, t, e = user[order], y[order], yhat[order]
     start = np.r_[0, np.flatnonzero(u[1:] != u[:-1]) + 1]
     size = np.diff(np.r_[start, len(u)])
-    pos = np.arange(len(u)) - np.repeat(start, size)
-    g = np.repeat(np.arange(len(start)), size)               # user group of each row
+    return u, t, e, start, np.arange(len(u)) - np.repeat(start, size), np.repeat(np.arange(len(start)), size)
+
+def per_user_threshold_metrics(user: np.ndarray, y: np.ndarray, yhat: np.ndarray, k: int = 10, threshold: float = 3.5,
+                               gain: str = "rating", undefined: float = 0.0, per_user: bool = False) -> dict[str, Any]:
+    "Surprise-FAQ precision/recall@k (plus F1 of the means and NDCG@k) over each user's own test items; `per_user`: the per-user arrays (and `u`)."
+    if gain not in ("rating", "binary"): raise ValueError(f"gain must be 'rating' or 'binary', got {gain!r}")
+    if k < 1: raise ValueError(f"K must be >= 1, got {k}")
+    u, t, e, start, pos, g = _ranked_by_user(user, y, yhat)
     top, rel, rec = pos < k, t >= threshold, (pos < k) & (e >= threshold)
     n_rec = np.bincount(g, weights=rec); n_rel = np.bincount(g, weights=rel)
     n_both = np.bincount(g, weights=rec & rel)
@@ -224,6 +227,22 @@ def reference_precision_recall_at_k(rows: list[tuple[Any, float, float]], k: int
         P[uid] = n_rel_and_rec_k / n_rec_k if n_rec_k != 0 else 0
         R[uid] = n_rel_and_rec_k / n_rel if n_rel != 0 else 0
     return float(np.mean(list(P.values()))), float(np.mean(list(R.values())))
+
+# %% ../nbs/03_metrics.ipynb #dea43ce3
+def own_items_hits(user: Any, # user of each held-out rating
+                   y: Any, # its true rating
+                   yhat: Any, # its predicted rating (or score)
+                   ks: tuple[int, ...] = (5, 10, 20), # cut-offs
+                   threshold: float | None = None, # relevant: true rating >= threshold; None: the user's best true rating
+                  ) -> pd.DataFrame:
+    "Per user (index `u`): HR@K among the user's own held-out items, NaN where the user has no relevant item."
+    if not ks or min(ks) < 1: raise ValueError(f"every K must be >= 1, got {ks}")
+    u, t, e, start, pos, g = _ranked_by_user(user, y, yhat)
+    best = np.maximum.reduceat(t, start)[g] if threshold is None else None
+    rel = t >= (best if threshold is None else threshold)
+    has_rel = np.bincount(g, weights=rel, minlength=len(start)) > 0
+    out = {f"HR@{k}": np.where(has_rel, np.bincount(g, weights=rel & (pos < k), minlength=len(start)) > 0, np.nan) for k in ks}
+    return pd.DataFrame(out, index=pd.Index(u[start], name="u"))
 
 # %% ../nbs/03_metrics.ipynb #894e3718
 @dataclass(frozen=True)

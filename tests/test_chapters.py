@@ -148,6 +148,10 @@ def test_aam_hybrid_chapter_report_on_synthetic_data(tmp_path, no_summary):
     tables = r.results["tables"]                                   # the paper's Tables 2-7, from the loaded data
     assert [k.split(":")[0] for k in tables] == [f"Table {k}" for k in range(2, 8)]
     assert [row["Age"] for row in tables["Table 5: age codes"]] == [1, 18, 25, 35, 45, 50, 56]
+    hr = pd.DataFrame(r.results["hr_definitions"])                  # four HR definitions x K x the paper's models and two baselines
+    assert set(hr.definition) == {"sampled, leave-one-out", "sampled, random 80/20", "own items, random 80/20", "rating >= 4, random 80/20"}
+    assert len(hr) == 6 * 4 * 3 and hr["mean"].between(0, 1).all()
+    assert [v["ordering"] in ("supported", "contradicted", "inconclusive") for v in r.results["hr_verdicts"]] == [True] * 4
 
 
 def test_aam_hybrid_needs_demographics(tmp_path):

@@ -15,14 +15,14 @@ import torch
 from fastcore.basics import patch
 from torch import nn
 
-from ..metrics import FullCatalogue, RatingError, SampledCandidates, evaluate_many, mae, mse, rmse, user_values
+from ..metrics import FullCatalogue, RatingError, SampledCandidates, evaluate_many, mae, mse, own_items_hits, rmse, user_values
 from ..report import ChapterSettings
 from ..train import ExplicitRatings, TorchScorer, TrainConfig, Trainer, rating_validator
 
 # %% auto #0
 __all__ = ['USER_FIELDS', 'TABLE8', 'TABLE9', 'QUICK_GRID', 'SideFeatures', 'side_features', 'GenreConv', 'AamHybrid',
-           'plot_architecture', 'fit_aam', 'sensitivity_tasks', 'sensitivity_table', 'AamSettings', 'table8_departures',
-           'paper_tables', 'plot_sensitivity', 'middle_is_best']
+           'plot_architecture', 'hr_definitions', 'fit_aam', 'sensitivity_tasks', 'sensitivity_table', 'AamSettings',
+           'table8_departures', 'paper_tables', 'plot_sensitivity', 'middle_is_best']
 
 # %% ../../nbs/13_aam_hybrid.ipynb #ceb3448a
 USER_FIELDS = ("gender", "age_group", "occupation")
@@ -155,6 +155,24 @@ def plot_architecture(net: AamHybrid, features: SideFeatures) -> Any:
     fig.tight_layout()
     return fig
 
+# %% ../../nbs/13_aam_hybrid.ipynb #14dcc054
+def hr_definitions(model: Any, # anything with `score(users, items)`
+                   s: Any, # the split it was trained on
+                   ks: tuple[int, ...] = (5, 10, 20), # cut-offs
+                   n_candidates: int = 99, seed: int = 0, # the sampled protocol
+                   threshold: float = 4.0, # relevance by rating
+                  ) -> pd.DataFrame:
+    """Per user (index `u`), columns (definition, HR@K): `sampled` (each held-out movie among `n_candidates` unrated ones, the user's mean),
+    and where a user holds out several movies, `own items` (a best-rated held-out movie in the top K of the user's held-out movies) and
+    `rating >= threshold` (any held-out movie rated at least `threshold` in that top K)."""
+    cols = [f"HR@{k}" for k in ks]
+    parts = {"sampled": user_values(model, s, SampledCandidates(n_candidates, tuple(ks), seed))[cols].groupby(level="u").mean()}
+    if s.test.groupby("u").size().max() > 1:
+        rv = user_values(model, s, RatingError())
+        parts["own items"] = own_items_hits(rv.index.to_numpy(), rv["rating"], rv["pred"], tuple(ks))
+        parts[f"rating >= {threshold:g}"] = own_items_hits(rv.index.to_numpy(), rv["rating"], rv["pred"], tuple(ks), threshold)
+    return pd.concat(parts, axis=1)
+
 # %% ../../nbs/13_aam_hybrid.ipynb #7eb9ebbe
 def _train_errors(s: Any, n: int, seed: int) -> Any:
     "Validator: MSE/RMSE/MAE on a fixed random sample of `n` training ratings."
@@ -167,7 +185,9 @@ def _train_errors(s: Any, n: int, seed: int) -> Any:
     return validate
 
 def fit_aam(split: Any, features: SideFeatures, seed: int = 0, lr: float = 1e-4, batch_size: int = 64, epochs: int = 100,
-            patience: int = 10, n_candidates: int = 99, full: bool = True, device: str = "auto", **model_kw: Any) -> dict[str, Any]:
+            patience: int = 10, n_candidates: int = 99, full: bool = True, device: str = "auto",
+            definitions: bool = False, # also the per-user HR@5/10/20 of `hr_definitions` (own-items readings when a user holds out several movies)
+            **model_kw: Any) -> dict[str, Any]:
     "Train one `AamHybrid` configuration on `split` and evaluate it; returns history, metrics and timings."
     torch.manual_seed(seed)
     net = AamHybrid(features, float(split.train.rating.mean()), **model_kw)
@@ -181,7 +201,8 @@ def fit_aam(split: Any, features: SideFeatures, seed: int = 0, lr: float = 1e-4,
     metrics = evaluate_many(scorer, split, protocols, metrics=("RMSE", "MAE", "HR", "NDCG"))
     metrics = {k: v for k, v in metrics.items() if isinstance(v, float)} | {"best val RMSE": float(history.val_RMSE.min())}
     hits = user_values(scorer, split, protocols["sampled"])["HR@10"].to_numpy()      # per user, for intervals and paired tests
-    return {"history": history, "metrics": metrics, "hits": hits, "epochs_run": len(history), "stopped_early": trainer.stopped_early,
+    extra = {"definitions": hr_definitions(scorer, split, n_candidates=n_candidates, seed=seed)} if definitions else {}
+    return {**extra, "history": history, "metrics": metrics, "hits": hits, "epochs_run": len(history), "stopped_early": trainer.stopped_early,
             "epoch_s": float(history.time_s.mean()), "fit_s": float(history.time_s.sum()), "eval_s": time.perf_counter() - t0,
             "n_params": _n_params(net)}
 
