@@ -84,8 +84,9 @@ _QUALITATIVE = (
           "each consecutive paired difference of per-user hit@10 (pooled over seeds): supported if every interval is above 0, "
           "contradicted if any is below 0, inconclusive otherwise; the statistic is the weakest step"),
     Claim("aam-hybrid", "hybrid with residual", "middle values of Table 9 are best", _Q, "ml-1m", "validation RMSE per Table 9 value", "Table 9",
-          "per factor whose values differ by more than 2 seed sd: supported if the middle value is best for every such factor, "
-          "contradicted if for none, inconclusive if mixed or no factor is distinguishable; the statistic is the share of factors"),
+          "per factor, each other value's per-user validation squared error minus the middle value's (paired, mean over the seeds): "
+          "supported if the middle value is significantly best (every interval above 0) for every factor, contradicted if another value "
+          "is significantly better for some factor, inconclusive otherwise; the statistic is the share of factors whose middle is best"),
     *(Claim("liu-survey", "survey bench", claim, _Q, "any MovieLens", "the survey bench (one split, every family)", "survey text", rule)
       for claim, rule in (
           ("KNN/CF have high computational and memory cost", "every neighbourhood model's inference time and peak memory are above the bench median"),

@@ -141,6 +141,7 @@ def test_aam_hybrid_chapter_report_on_synthetic_data(tmp_path, no_summary):
     assert {"train_MSE", "train_RMSE", "train_MAE", "val_MSE", "val_RMSE", "val_MAE"} <= set(runs["residual seed=0"]["history"])
     assert runs["residual seed=0"]["n_params"] == runs["plain seed=0"]["n_params"]
     assert {row["factor"] for row in r.results["sensitivity"]} == {"dim", "dropout"} and r.results["per_epoch_s"]["residual"] > 0
+    assert [row["factor"] for row in r.results["table9_paired"]] == ["dim"]      # the paired rule: factors with a middle value
     assert all(c.low <= c.ours <= c.high for c in r.claims)
     assert [f.claim for f in r.findings] == [c.metric for c in claims_for("aam-hybrid", qualitative=True)]
     for fig in ("architecture", "training-curves", "topk", "sensitivity"):

@@ -21,8 +21,9 @@ from ..train import ExplicitRatings, TorchScorer, TrainConfig, Trainer, rating_v
 
 # %% auto #0
 __all__ = ['USER_FIELDS', 'TABLE8', 'TABLE9', 'QUICK_GRID', 'SideFeatures', 'side_features', 'GenreConv', 'AamHybrid',
-           'plot_architecture', 'hr_definitions', 'fit_aam', 'sensitivity_tasks', 'sensitivity_table', 'AamSettings',
-           'table8_departures', 'paper_tables', 'plot_sensitivity', 'middle_is_best']
+           'plot_architecture', 'hr_definitions', 'fit_aam', 'sensitivity_tasks', 'sensitivity_table',
+           'middle_is_best_paired', 'AamSettings', 'table8_departures', 'paper_tables', 'plot_sensitivity',
+           'middle_is_best']
 
 # %% ../../nbs/13_aam_hybrid.ipynb #ceb3448a
 USER_FIELDS = ("gender", "age_group", "occupation")
@@ -202,6 +203,7 @@ def fit_aam(split: Any, features: SideFeatures, seed: int = 0, lr: float = 1e-4,
     metrics = {k: v for k, v in metrics.items() if isinstance(v, float)} | {"best val RMSE": float(history.val_RMSE.min())}
     hits = user_values(scorer, split, protocols["sampled"])["HR@10"].to_numpy()      # per user, for intervals and paired tests
     extra = {"definitions": hr_definitions(scorer, split, n_candidates=n_candidates, seed=seed)} if definitions else {}
+    extra["val_se"] = user_values(scorer, split, RatingError(), "valid")["SE"].to_numpy()   # per validation rating, for paired tests
     return {**extra, "history": history, "metrics": metrics, "hits": hits, "epochs_run": len(history), "stopped_early": trainer.stopped_early,
             "epoch_s": float(history.time_s.mean()), "fit_s": float(history.time_s.sum()), "eval_s": time.perf_counter() - t0,
             "n_params": _n_params(net)}
@@ -221,15 +223,36 @@ def sensitivity_tasks(centre: dict[str, Any], grid: dict[str, tuple] = TABLE9, *
         tasks.update({f"{f}={v}": {**centre, f: v, **fixed} for v in values if v != centre[f]})
     return tasks
 
-def sensitivity_table(results: dict[str, dict[str, Any]], centre: dict[str, Any], grid: dict[str, tuple] = TABLE9) -> pd.DataFrame:
-    "One row per (factor, value): validation RMSE, sampled HR@10, epochs run and seconds per epoch."
+def _config_name(f: str, v: Any, centre: dict[str, Any]) -> str:
+    return "centre" if v == centre[f] else f"{f}={v}"
+
+def sensitivity_table(results: dict[str, dict[str, Any]], # "<config> seed=<s>" -> `fit_aam`'s result
+                      centre: dict[str, Any], grid: dict[str, tuple] = TABLE9, seeds: tuple[int, ...] = (0,)) -> pd.DataFrame:
+    "One row per (factor, value): validation RMSE, test RMSE, sampled HR@10, epochs run and seconds per epoch, each the mean over `seeds`."
     rows = []
     for f, values in grid.items():
         for v in values:
-            r = results["centre" if v == centre[f] else f"{f}={v}"]
-            rows.append({"factor": f, "value": v, "centre": v == centre[f], "val RMSE": r["metrics"]["best val RMSE"],
-                         "test RMSE": r["metrics"]["test RMSE"], "sampled HR@10": r["metrics"]["sampled HR@10"],
-                         "epochs run": r["epochs_run"], "s/epoch": r["epoch_s"]})
+            rs = [results[f"{_config_name(f, v, centre)} seed={sd}"] for sd in seeds]
+            def avg(get): return float(np.mean([get(r) for r in rs]))
+            rows.append({"factor": f, "value": v, "centre": v == centre[f], "val RMSE": avg(lambda r: r["metrics"]["best val RMSE"]),
+                         "test RMSE": avg(lambda r: r["metrics"]["test RMSE"]), "sampled HR@10": avg(lambda r: r["metrics"]["sampled HR@10"]),
+                         "epochs run": avg(lambda r: r["epochs_run"]), "s/epoch": avg(lambda r: r["epoch_s"]), "seeds": len(rs)})
+    return pd.DataFrame(rows)
+
+def middle_is_best_paired(results: dict[str, dict[str, Any]], # "<config> seed=<s>" -> `fit_aam`'s result (with `val_se`)
+                          centre: dict[str, Any], grid: dict[str, tuple] = TABLE9, seeds: tuple[int, ...] = (0,)) -> pd.DataFrame:
+    """Per factor: each other value's per-user validation squared error minus the middle value's (mean over `seeds`), with its 95% interval
+    and a paired t-test; 'middle best' if every interval is above 0, 'middle not best' if any is below 0, else 'indistinguishable'."""
+    from movierec_nb.stats import interval, paired_pvalue
+    def se(f, v): return np.mean([results[f"{_config_name(f, v, centre)} seed={sd}"]["val_se"] for sd in seeds], axis=0)
+    rows = []
+    for f, values in grid.items():
+        if len(values) < 3: continue                         # a middle value needs three
+        mid = sorted(values)[len(values) // 2]
+        diffs = {v: interval(se(f, v) - se(f, mid)) | {"p": paired_pvalue(se(f, v), se(f, mid), "ttest")} for v in values if v != mid}
+        lows, highs = [d["low"] for d in diffs.values()], [d["high"] for d in diffs.values()]
+        rows.append({"factor": f, "middle value": mid, "verdict": "middle best" if min(lows) > 0 else "middle not best" if min(highs) < 0 else "indistinguishable",
+                     **{f"{v:g} − middle": f"{d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}], p = {d['p']:.2g}" for v, d in diffs.items()}})
     return pd.DataFrame(rows)
 
 # %% ../../nbs/13_aam_hybrid.ipynb #1c819eff
@@ -254,12 +277,14 @@ class AamSettings(ChapterSettings):
     full_seeds: list[int] | None = None         # scored over the full catalogue too; None: every seed
     sensitivity: bool = False
     sensitivity_epochs: int | None = None       # None: as epochs
+    sensitivity_seeds: list[int] | None = None  # seeds of every Table 9 configuration; None: the first seed only
     grid: dict[str, list] = field(default_factory=lambda: {k: list(v) for k, v in TABLE9.items()})
     processes: int = 2
     device: str = "auto"
     PROFILE_DEFAULTS: ClassVar[dict[str, dict[str, Any]]] = {
-        "test": dict(epochs=2, batch_size=256, seeds=[0], sensitivity=True, grid={"dim": [64, 128], "dropout": [0.1, 0.2]}),
-        "quick": dict(epochs=5, batch_size=256, lr=1e-3, patience=2, full_seeds=[0], sensitivity=True, sensitivity_epochs=3, grid=QUICK_GRID)}
+        "test": dict(epochs=2, batch_size=256, seeds=[0], sensitivity=True, grid={"dim": [32, 64, 128], "dropout": [0.1, 0.2]}),
+        "quick": dict(epochs=5, batch_size=256, lr=1e-3, patience=2, full_seeds=[0], sensitivity=True, sensitivity_epochs=3, grid=QUICK_GRID),
+        "paper": dict(sensitivity=True, sensitivity_seeds=[0, 1, 2])}
 
     def validate(self) -> None:
         if self.epochs < 1 or self.processes < 1 or not self.seeds: raise ValueError("epochs and processes must be >= 1, seeds not empty")
