@@ -542,7 +542,8 @@ def gap_conclusion(gap: pd.DataFrame, ceiling: dict[str, Any], name: str, label:
     else: words.append("The network was not tuned here (tune_trials = 0 in this profile), so budget and capacity are not separated.")
     if best in c.index:
         r = c.loc[best]
-        words.append(f"The best tuned baseline, {best}, reaches {hr('what the protocol gives on these data'):.3f}: {main} minus it is "
+        kind = "tuned baseline" if ceiling.get("tuned") else "baseline (default settings: nothing is tuned in this profile)"
+        words.append(f"The best {kind}, {best}, reaches {hr('what the protocol gives on these data'):.3f}: {main} minus it is "
                      f"{r['diff']:+.3f} [{r['low']:+.3f}, {r['high']:+.3f}] (exact McNemar, Holm p = {r['p_holm']:.2g}).")
     if "catalogue" in f.index:
         step = f.loc["catalogue", "step"] if "step" in f.columns else ""
