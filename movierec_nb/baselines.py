@@ -89,6 +89,12 @@ def stored_numbers(self: Recommender) -> int:
     self._check_fitted()
     return int(sum(a.nnz if sp.issparse(a) else np.size(a) for a in self._stored()))
 
+@patch
+def stored_bytes(self: Recommender) -> int:
+    "Bytes of the arrays the fitted model scores from, as stored (a sparse matrix: its values and index arrays)."
+    self._check_fitted()
+    return int(sum(a.data.nbytes + a.indices.nbytes + a.indptr.nbytes if sp.issparse(a) else np.asarray(a).nbytes for a in self._stored()))
+
 # %% ../nbs/05_baselines.ipynb #bca398aa
 class Popularity(Recommender):
     "Most-rated first: score = number of training interactions of the item."

@@ -23,7 +23,8 @@ __all__ = ['TIE_BREAKS', 'PROTOCOLS', 'PAD', 'ON_DUPLICATE', 'OFFICIAL_FOLDS', '
            'LeakageError', 'LeaveOneOut', 'TemporalRatio', 'RandomRatio', 'KFold', 'Split', 'check_split', 'split',
            'External', 'from_frames', 'NegativeSampler', 'training_pairs', 'Candidates', 'check_candidates',
            'duplicate_cells', 'sample_candidates', 'candidates_from_ids', 'read_ncf_files', 'write_ncf_files',
-           'read_split_csv', 'load_official_folds', 'next_item_samples', 'eval_histories', 'check_history_leakage']
+           'read_split_csv', 'load_official_folds', 'next_item_samples', 'sequence_windows', 'eval_histories',
+           'check_history_leakage']
 
 # %% ../nbs/02_splits.ipynb #cf9673b8
 def sample_users(ratings: pd.DataFrame, # canonical ratings
@@ -629,6 +630,19 @@ def next_item_samples(s: Split, max_len: int = 30) -> tuple[np.ndarray, np.ndarr
     starts = np.maximum.accumulate(np.where(first, np.arange(len(u)), 0))
     pos = np.flatnonzero(~first)
     return u[pos], _windows(it, starts[pos], pos, max_len), it[pos]
+
+def sequence_windows(s: Split, max_len: int = 30) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All-position training windows: (user, inputs (n × max_len, shifted by one, 0 = padding), targets (n × max_len: the movie after
+    each input position, -1 under padding)). A user's windows tile her training sequence from its end with stride `max_len`, so every
+    transition (movie t-1 -> movie t, t >= 1) is a target exactly once."""
+    tr = _ordered(s.train)
+    u, it = tr["u"].to_numpy(), tr["i"].to_numpy()
+    first = np.r_[True, u[1:] != u[:-1]]
+    starts = np.maximum.accumulate(np.where(first, np.arange(len(u)), 0))
+    lens = np.diff(np.r_[np.flatnonzero(first), len(u)])
+    last = starts + np.repeat(lens, lens) - 1
+    anchor = np.flatnonzero(~first & ((last - np.arange(len(u))) % max_len == 0))   # each window's final target
+    return u[anchor], _windows(it, starts[anchor], anchor, max_len), _windows(it, starts[anchor] + 1, anchor + 1, max_len) - 1
 
 def eval_histories(s: Split, max_len: int = 30, parts: tuple[str, ...] = ("train", "valid")) -> np.ndarray:
     "Each user's last `max_len` movies of `parts` in time order (n_users × max_len, shifted by one, left-padded)."

@@ -26,12 +26,23 @@ from .metrics import RatingError, SampledCandidates, evaluate
 from .splits import Candidates, NegativeSampler, Split, training_pairs
 
 # %% auto #0
-__all__ = ['LOSSES', 'OPTIMIZERS', 'SCHEDULES', 'Validator', 'TrainConfig', 'EpochData', 'ImplicitPairs', 'ExplicitRatings',
-           'TensorData', 'NextItemPairs', 'eval_mode', 'TorchScorer', 'HistoryScorer', 'loss_validator',
-           'ranking_validator', 'rating_validator', 'Trainer', 'FitState', 'model_summary', 'plot_history']
+__all__ = ['LOSSES', 'OPTIMIZERS', 'SCHEDULES', 'Validator', 'MaskedBCEWithLogits', 'TrainConfig', 'EpochData', 'ImplicitPairs',
+           'ExplicitRatings', 'TensorData', 'NextItemPairs', 'eval_mode', 'TorchScorer', 'HistoryScorer',
+           'loss_validator', 'ranking_validator', 'rating_validator', 'Trainer', 'FitState', 'model_summary',
+           'plot_history']
 
 # %% ../nbs/04_train.ipynb #d64aac67
-LOSSES = {"bce": nn.BCELoss, "bce_logits": nn.BCEWithLogitsLoss, "mse": nn.MSELoss}
+class MaskedBCEWithLogits(nn.Module):
+    "Binary cross-entropy on logits over the entries whose target is not negative (a target of -1 marks padding)."
+    def __init__(self, reduction: str = "mean"):
+        super().__init__()
+        self.reduction = reduction
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        keep = target >= 0
+        return nn.functional.binary_cross_entropy_with_logits(pred[keep], target[keep], reduction=self.reduction)
+
+LOSSES = {"bce": nn.BCELoss, "bce_logits": nn.BCEWithLogitsLoss, "masked_bce_logits": MaskedBCEWithLogits, "mse": nn.MSELoss}
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 SCHEDULES = ("none", "plateau", "step", "cosine")
 
@@ -105,20 +116,21 @@ class TensorData:
 # %% ../nbs/04_train.ipynb #d8086c05
 @dataclass
 class NextItemPairs:
-    "Each epoch: every (history row, next movie) positive and `k` fresh uniform negatives the user never rated (labels 1/0)."
+    "Each epoch: every history row with its next movie(s) and `k` fresh uniform negatives per target the user never rated (labels 1/0, -1 under padding)."
     users: np.ndarray                 # the user of each history row (negatives avoid that user's movies)
-    targets: np.ndarray               # the movie that followed each history window
+    targets: np.ndarray               # the movie that followed each window (n,), or the movie after each position (n, L; -1 = padding)
     sampler: NegativeSampler          # built from the training positives
     k: int = 1
     seed: int = 0
     def epoch(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         rng = np.random.default_rng([self.seed, epoch])
-        n = len(self.targets)
-        neg = self.sampler.sample(self.users, self.k, rng).reshape(n, self.k)
-        rows = np.repeat(np.arange(n), self.k + 1)
-        items = np.concatenate([self.targets[:, None], neg], 1).reshape(-1)
-        y = np.tile(np.r_[1.0, np.zeros(self.k)], n).astype(np.float32)
-        return torch.from_numpy(rows), torch.from_numpy(items.astype(np.int64)), torch.from_numpy(y)
+        t = np.asarray(self.targets)
+        users = np.broadcast_to(np.asarray(self.users).reshape(-1, *[1] * (t.ndim - 1)), t.shape).reshape(-1)
+        neg = self.sampler.sample(users, self.k, rng).reshape(*t.shape, self.k)
+        items = np.concatenate([np.maximum(t, 0)[..., None], neg], -1).astype(np.int64)
+        y = np.broadcast_to(np.r_[1.0, np.zeros(self.k)].astype(np.float32), items.shape).copy()
+        y[t < 0] = -1.0
+        return torch.arange(len(t)), torch.from_numpy(items), torch.from_numpy(y)
 
 # %% ../nbs/04_train.ipynb #d0878324
 @contextmanager
@@ -152,6 +164,10 @@ class TorchScorer:
     def stored_numbers(self) -> int:
         "Numbers the model scores from: its parameters."
         return sum(p.numel() for p in self.model.parameters())
+
+    def stored_bytes(self) -> int:
+        "Bytes of those parameters, as stored."
+        return sum(p.numel() * p.element_size() for p in self.model.parameters())
 
 # %% ../nbs/04_train.ipynb #08ea80d7
 class HistoryScorer(TorchScorer):
@@ -195,10 +211,12 @@ def ranking_validator(split: Split, # the split being trained on
                       which: str = "valid", # the part evaluated
                       prefix: str = "val_", # prefix of the history columns
                       candidates: Candidates | None = None, # given candidates of the `which` rows (e.g. a published file)
+                      scorer: Callable[[nn.Module], Any] | None = None, # model -> its `score` adapter (default: `TorchScorer`)
                      ) -> Validator:
     "Ranking metrics of the model on a part of `split` under an evaluation protocol (and given candidates)."
     def validate(model: nn.Module) -> dict[str, float]:
-        res = evaluate(TorchScorer(model, next(model.parameters()).device), split, protocol, which, candidates)
+        adapter = scorer(model) if scorer is not None else TorchScorer(model, next(model.parameters()).device)
+        res = evaluate(adapter, split, protocol, which, candidates)
         return {prefix + k: v for k, v in res.items() if isinstance(v, float)}
     return validate
 

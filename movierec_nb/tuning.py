@@ -99,7 +99,10 @@ def open_study(name: str, # the study's name in the storage
                max_resource: int | None = None, # networks: the epoch cap of a trial (Hyperband's max resource); None: median pruning
               ) -> Any:
     "Create the study `name` in `storage`, or load it; a different search space or direction is an error."
-    import optuna
+    import warnings
+    with warnings.catch_warnings():   # Optuna imports tqdm.auto, whose notebook bar wants ipywidgets: no bar is drawn, so its warning is noise
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        import optuna
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if direction not in ("maximize", "minimize"): raise ValueError(f"direction must be maximize or minimize, got {direction!r}")
     url = storage or default_storage(name)

@@ -166,19 +166,27 @@ def test_aam_hybrid_needs_demographics(tmp_path):
 
 
 def test_liu_survey_chapter_report_on_synthetic_data(tmp_path, no_summary):
-    from movierec_nb.models.liu_survey import FAMILY
+    "Every model at every share and seed, trained to early stopping after tuning, with its own costs; every claim decided by its registered rule."
+    from movierec_nb.models.liu_survey import FAMILY, NEURAL, TUNE_SPACES
     assert R.main(["--profile", "test", "--paper", "liu-survey", "--reports", str(tmp_path), "--device", "cpu"]) == 0
     r = Report.load(tmp_path / "liu-survey" / "synthetic-test.metrics.json")
     bench = r.results["bench"]
-    assert {b["model"] for b in bench} == set(FAMILY) and {b["fraction"] for b in bench} == {0.5, 1.0}
+    assert {b["model"] for b in bench} == set(FAMILY) and {(b["fraction"], b["seed"]) for b in bench} == {(0.5, 0), (0.5, 1), (1.0, 0), (1.0, 1)}
     for b in bench:
-        assert 0 <= b["full HR@10"] <= b["sampled HR@10"] <= 1 and b["train s"] >= 0 and b["parameters"] > 0
+        assert 0 <= b["full HR@10"] <= b["sampled HR@10"] <= 1 and b["fit s"] >= 0 and b["inference s"] > 0 and b["parameters"] > 0
+        assert b["model MB"] > 0 or b["model"] == "popularity"
         assert (b["RMSE"] is not None and b["RMSE"] == b["RMSE"]) == (b["model"] in ("MLP (ANN)", "text CNN") or "CF" in b["model"])
-    assert r.findings and all(f.verdict in ("supported", "not supported") for f in r.findings) and not r.claims
-    assert any("GRU" in f.claim for f in r.findings)
+        assert (b["epochs"] == b["epochs"]) == (b["model"] in NEURAL)        # networks only: epochs run, at most the cap
+        if b["model"] in NEURAL: assert 1 <= b["best epoch"] <= b["epochs"] <= 2
+    assert set(r.results["tuning"]) == set(TUNE_SPACES) and all(t["trials"] == 2 for t in r.results["tuning"].values())
+    assert r.results["trend"]["n"] == 4 and {"slope", "low", "high", "p"} <= set(r.results["trend"])
+    assert r.findings and all(f.verdict in ("supported", "not supported", "contradicted", "inconclusive", "not tested") for f in r.findings)
+    assert not r.claims
     registered = {c.metric for c in claims_for("liu-survey", qualitative=True)}
-    assert {f.claim for f in r.findings} <= registered     # every finding is a registry row
-    for fig in ("accuracy-cost", "gru-lstm", "data-fraction"):
+    assert {f.claim for f in r.findings} == registered     # every registered claim is decided, and nothing else
+    for f in r.findings:     # every statistic with its interval (the cost rule has none)
+        if f.claim != "KNN/CF have high computational and memory cost" and f.verdict != "not tested": assert f.low <= f.value <= f.high, f
+    for fig in ("validation-curves", "accuracy-cost", "gru-lstm", "data-fraction", "imbalance"):
         assert (tmp_path / "liu-survey" / "figures" / f"synthetic-test-{fig}.png").exists()
 
 
