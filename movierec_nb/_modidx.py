@@ -575,6 +575,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                                   'movierec_nb/models/liu_survey.py'),
                                                'movierec_nb.models.liu_survey.third_gap': ( 'liu_survey.html#third_gap',
                                                                                             'movierec_nb/models/liu_survey.py'),
+                                               'movierec_nb.models.liu_survey.thirds': ( 'liu_survey.html#thirds',
+                                                                                         'movierec_nb/models/liu_survey.py'),
                                                'movierec_nb.models.liu_survey.tune_model': ( 'liu_survey.html#tune_model',
                                                                                              'movierec_nb/models/liu_survey.py')},
             'movierec_nb.models.wang_ncf': { 'movierec_nb.models.wang_ncf.WangNCF': ( 'wang_ncf.html#wangncf',

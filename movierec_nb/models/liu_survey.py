@@ -29,7 +29,7 @@ from ..tuning import TUNABLE, Param, n_finished, open_study, pruning_validator, 
 __all__ = ['NEURAL', 'TRADITIONAL', 'FAMILY', 'DEEP', 'NEIGHBOURHOOD', 'FIT', 'TUNE_SPACES', 'FAMILY_COLORS', 'COST_TOLERANCE',
            'TIME_TOLERANCE', 'EQUIVALENCE', 'MLPRegressor', 'movie_tokens', 'TextCNNRegressor', 'SequenceRecommender',
            'LiuSettings', 'bench_model', 'study_name', 'tune_model', 'summarise_bench', 'pooled_units', 'plot_curves',
-           'plot_accuracy_cost', 'data_trend', 'by_thirds', 'third_gap', 'survey_verdicts']
+           'plot_accuracy_cost', 'data_trend', 'thirds', 'by_thirds', 'third_gap', 'survey_verdicts']
 
 # %% ../../nbs/14_liu_survey.ipynb #63ce6d1a
 class MLPRegressor(nn.Module):
@@ -240,9 +240,8 @@ def _fit_traditional(name: str, rank: Split, rate: Split | None, items: pd.DataF
     spec = dict(TRADITIONAL[name]); model = spec.pop("model")
     if model in ("user-knn", "item-knn"): spec["k"] = o.k_neighbours
     spec.update(params)
-    extra = {}
-    if rate is not None and make_model(model, seed=seed, **spec).predicts_ratings:
-        extra = _rating_errors(make_model(model, seed=seed, **spec).fit(rate), rate)
+    on_rate = make_model(model, seed=seed, **spec)
+    extra = _rating_errors(on_rate.fit(rate), rate) if rate is not None and on_rate.predicts_ratings else {}
     return make_model(model, seed=seed, **spec).fit(rank), None, extra
 
 # %% ../../nbs/14_liu_survey.ipynb #32477ad4
@@ -414,18 +413,21 @@ def data_trend(per_user: dict[tuple[str, float, int], pd.DataFrame], # (model, s
             "p": float(r.pvalue), "n": len(pts)}
 
 # %% ../../nbs/14_liu_survey.ipynb #34d1fbcb
+def thirds(key: pd.Series, labels: tuple[str, str, str] = ("low", "middle", "high")) -> pd.Series:
+    "The third (by `labels`) each unit falls in when the units are ordered by `key` (ties by rank order)."
+    return pd.Series(pd.qcut(key.rank(method="first"), 3, labels=list(labels)), index=key.index)
+
 def by_thirds(hits: pd.DataFrame, # units × models: per-user hit (mean over seeds)
               key: pd.Series, # per-unit value that orders the units (same index)
               labels: tuple[str, str, str] = ("low", "middle", "high")) -> pd.DataFrame:
-    "Mean hit of each model in each third of the units ordered by `key` (ties by rank order)."
-    third = pd.Series(pd.qcut(key.rank(method="first"), 3, labels=list(labels)), index=key.index)
-    return hits.groupby(third, observed=True).mean()
+    "Mean hit of each model in each third of the units ordered by `key`."
+    return hits.groupby(thirds(key, labels), observed=True).mean()
 
 def third_gap(hit: pd.Series, key: pd.Series, level: float = 0.95) -> dict[str, float]:
     "Mean hit of the top third by `key` minus the bottom third, with a normal-approximation interval and Welch's t-test p-value."
     from scipy import stats
-    r = key.rank(method="first"); n = len(r)
-    hi, lo = hit[r > 2 * n / 3].to_numpy(float), hit[r <= n / 3].to_numpy(float)
+    t = thirds(key)
+    hi, lo = hit[t == "high"].to_numpy(float), hit[t == "low"].to_numpy(float)
     d, se = hi.mean() - lo.mean(), np.sqrt(hi.var(ddof=1) / len(hi) + lo.var(ddof=1) / len(lo))
     z = stats.norm.ppf(0.5 + level / 2)
     return {"diff": float(d), "low": float(d - z * se), "high": float(d + z * se), "p": float(stats.ttest_ind(hi, lo, equal_var=False).pvalue),
