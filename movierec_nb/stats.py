@@ -13,7 +13,7 @@ from scipy import stats
 
 # %% auto #0
 __all__ = ['TESTS', 'bootstrap_ci', 'mcnemar_exact', 'paired_pvalue', 'paired_comparison', 'holm', 'compare_to', 'interval',
-           'statistic_interval', 'f1_of_means', 'paired_family', 'rank_correlation']
+           'statistic_interval', 'f1_of_means', 'paired_family', 'rank_correlation', 'slope_interval']
 
 # %% ../nbs/03a_stats.ipynb #039ab59e
 def _as_rows(values: Any) -> np.ndarray:
@@ -164,3 +164,14 @@ def rank_correlation(x: Any, y: Any, # paired per-unit values
                           confidence_level=level, method="percentile", random_state=np.random.default_rng(seed))
     return {"rho": float(r.statistic), "low": float(res.confidence_interval.low), "high": float(res.confidence_interval.high),
             "p": float(r.pvalue), "n": int(len(x))}
+
+# %% ../nbs/03a_stats.ipynb #b9699d1d
+def slope_interval(x: Any, y: Any, # paired values (x: e.g. log10 of the training size)
+                   level: float = 0.95) -> dict[str, float]:
+    "OLS slope of y on x with its t interval (n − 2 df) and two-sided p-value: keys slope, low, high, p, n; NaN when x does not vary or n < 3."
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if x.shape != y.shape or x.ndim != 1: raise ValueError(f"need two paired 1-D arrays, got {x.shape} and {y.shape}")
+    if len(x) < 3 or np.ptp(x) == 0: return {"slope": np.nan, "low": np.nan, "high": np.nan, "p": np.nan, "n": int(len(x))}
+    r = stats.linregress(x, y)
+    t = stats.t.ppf(0.5 + level / 2, len(x) - 2)
+    return {"slope": float(r.slope), "low": float(r.slope - t * r.stderr), "high": float(r.slope + t * r.stderr), "p": float(r.pvalue), "n": int(len(x))}

@@ -15,8 +15,9 @@ from .claims import CLAIMS, CONTROLS, PAPERS
 from .report import Report
 
 # %% auto #0
-__all__ = ['PAPER_COLORS', 'LOWER_IS_BETTER', 'report_files', 'summary_inputs', 'collect_claims', 'reports_table', 'collect_gaps',
-           'compact_table', 'verdict_counts', 'gaps_markdown', 'summary_markdown', 'plot_overview', 'summary_path',
+__all__ = ['TREND_CLAIM', 'PAPER_COLORS', 'LOWER_IS_BETTER', 'report_files', 'summary_inputs', 'collect_claims', 'collect_trends',
+           'dataset_slopes', 'pooled_trend', 'reports_table', 'collect_gaps', 'compact_table', 'verdict_counts',
+           'gaps_markdown', 'trend_markdown', 'summary_markdown', 'plot_overview', 'plot_trends', 'summary_path',
            'write_summary']
 
 # %% ../nbs/08_summary.ipynb #881e1eac
@@ -51,6 +52,14 @@ def collect_claims(reports: str | Path, profile: str) -> pd.DataFrame:
                          "measured": f.value, "low": f.low, "high": f.high, "n": f.n, "sd": nan, "difference": nan,
                          "paper dataset": c.dataset if c else "—", "dataset": r.label, "our dataset": r.label, "protocol": f.statistic,
                          "rule": f.rule, "verdict": f.verdict, "reason": f.evidence, "report": where})
+    trends = collect_trends(reports, profile)
+    pooled = pooled_trend(trends)
+    if pooled is not None:
+        c = {c.metric: c for c in claims_for("liu-survey", None)}[TREND_CLAIM]
+        rows.append({"paper": "liu-survey", "model": c.model, "metric": c.metric, "kind": "qualitative", "claimed": nan, "measured": pooled["value"],
+                     "low": pooled["low"], "high": pooled["high"], "n": pooled["n"], "sd": nan, "difference": nan, "paper dataset": c.dataset,
+                     "dataset": "pooled: " + " + ".join(trends.dataset.unique()), "our dataset": "every liu report of the profile",
+                     "protocol": pooled["statistic"], "rule": pooled["rule"], "verdict": pooled["verdict"], "reason": pooled["evidence"], "report": "—"})
     df = pd.DataFrame(rows, columns=_COLUMNS)
     seen = set(zip(df.paper, df.model, df.metric))
     missing = [{"paper": c.paper, "model": c.model, "metric": c.metric, "kind": "qualitative" if c.qualitative else "numeric",
@@ -61,6 +70,46 @@ def collect_claims(reports: str | Path, profile: str) -> pd.DataFrame:
     df = pd.concat([df, pd.DataFrame(missing, columns=df.columns)], ignore_index=True) if missing else df
     df["paper"] = pd.Categorical(df.paper, categories=list(PAPERS + CONTROLS) + sorted(set(df.paper) - set(PAPERS + CONTROLS)), ordered=True)
     return df.sort_values(["paper", "report"], kind="stable").reset_index(drop=True)
+
+# %% ../nbs/08_summary.ipynb #959484a8
+TREND_CLAIM = "deep models need more data (traditional methods keep their value on small data)"
+_TREND_COLS = ["dataset", "deep", "traditional", "fraction", "seed", "train interactions", "difference", "report"]
+
+def collect_trends(reports: str | Path, profile: str) -> pd.DataFrame:
+    "The data-trend points of every liu-survey report of `profile`: best deep − best traditional full HR@10 per (dataset, user share, seed)."
+    frames = []
+    for p in report_files(reports, profile):
+        r = Report.load(p)
+        tr = r.results.get("trend")
+        if r.paper != "liu-survey" or not isinstance(tr, dict) or not tr.get("points"): continue
+        frames.append(pd.DataFrame(tr["points"]).assign(dataset=r.label, deep=tr.get("deep", "?"), traditional=tr.get("traditional", "?"),
+                                                        report=str(p.relative_to(reports)).removesuffix(".metrics.json")))
+    return pd.concat(frames, ignore_index=True)[_TREND_COLS] if frames else pd.DataFrame(columns=_TREND_COLS)
+
+def dataset_slopes(points: pd.DataFrame) -> pd.DataFrame:
+    "Per dataset: the models compared, training interactions spanned, mean difference at the largest share, and the within-dataset slope."
+    from movierec_nb.stats import slope_interval
+    rows = []
+    for ds, g in points.groupby("dataset", sort=False):
+        s = slope_interval(np.log10(g["train interactions"].astype(float)), g["difference"].astype(float))
+        top = g[g.fraction == g.fraction.max()]
+        rows.append({"dataset": ds, "deep − traditional": f"{g.deep.iloc[0]} − {g.traditional.iloc[0]}",
+                     "train interactions": f"{g['train interactions'].min():,}–{g['train interactions'].max():,}",
+                     "difference at all users": float(top.difference.mean()), **s})
+    return pd.DataFrame(rows)
+
+def pooled_trend(points: pd.DataFrame, level: float = 0.95) -> dict[str, Any] | None:
+    "The claim decided on every dataset's points at once (a qualitative row of `collect_claims`); None with fewer than two datasets."
+    from dataclasses import asdict
+    from movierec_nb.claims import finding
+    from movierec_nb.stats import slope_interval
+    if points["dataset"].nunique() < 2: return None
+    s = slope_interval(np.log10(points["train interactions"].astype(float)), points["difference"].astype(float), level)
+    per = dataset_slopes(points)
+    evidence = ("; ".join(f"{r.dataset}: {r._2} {r._4:+.3f} at all users" for r in per.itertuples())
+                + f"; pooled slope {s['slope']:+.4f} per decade of training interactions [{s['low']:+.4f}, {s['high']:+.4f}], p = {s['p']:.2g}")
+    return asdict(finding("liu-survey", TREND_CLAIM, evidence, statistic="slope of the difference per decade of training interactions, "
+                          f"pooled over {points['dataset'].nunique()} datasets", value=s["slope"], low=s["low"], high=s["high"], n=s["n"]))
 
 # %% ../nbs/08_summary.ipynb #01c15abb
 def reports_table(reports: str | Path, profile: str) -> pd.DataFrame:
@@ -129,8 +178,30 @@ def gaps_markdown(gaps: pd.DataFrame, words: dict[str, str]) -> list[str]:
         out += [f"### {_link(where)}", "", _md_table(t), "", words.get(where, ""), ""]
     return out
 
+def trend_markdown(points: pd.DataFrame, # `collect_trends`
+                   figure: str | None = None, # the trend figure's path relative to reports/
+                  ) -> list[str]:
+    "SUMMARY.md's section on 'deep models need more data': each liu dataset's slope and, with two or more datasets, the pooled verdict."
+    if not len(points): return []
+    per = dataset_slopes(points)
+    t = pd.DataFrame({"dataset": per.dataset, "deep − traditional (full HR@10)": per["deep − traditional"],
+                      "training interactions": per["train interactions"], "difference at all users": [f"{d:+.3f}" for d in per["difference at all users"]],
+                      "slope per decade [95% interval]": [_fmt(x, lo, hi) for x, lo, hi in zip(per.slope, per.low, per.high)],
+                      "p": [f"{p:.2g}" if np.isfinite(p) else "—" for p in per.p], "points": per.n})
+    out = ["## Deep models and data size (liu-survey)", "",
+           "The best deep minus the best traditional model on full HR@10, one point per user share and seed, regressed on log10 of the "
+           "training interactions: each dataset's own slope, then (with two or more datasets) one slope over every point.", "", _md_table(t), ""]
+    pooled = pooled_trend(points)
+    out += [f"Pooled over {points['dataset'].nunique()} datasets: {pooled['evidence'].split('; ')[-1]}: **{pooled['verdict']}** ({pooled['rule']})."
+            if pooled else "One dataset in this profile, so the verdict is that report's own; the paper profile runs liu-survey on ml-100k, "
+            "ml-latest-small and ml-1m-partial and pools them here.", ""]
+    if figure: out += [f"![deep minus traditional against training size]({figure})", ""]
+    return out
+
 def summary_markdown(claims: pd.DataFrame, profile: str, figure: str | None = None, reports: pd.DataFrame | None = None,
-                     gaps: tuple[pd.DataFrame, dict[str, str]] | None = None) -> str:
+                     gaps: tuple[pd.DataFrame, dict[str, str]] | None = None,
+                     trends: tuple[pd.DataFrame, str | None] | None = None, # (`collect_trends`, its figure's path)
+                    ) -> str:
     "The text of SUMMARY.md: the verdict rule, verdict counts per paper, the overview figure, the reports, the NCF gap attributions, a full table per paper."
     from movierec_nb.claims import NUMERIC_RULE
     counts = verdict_counts(claims)
@@ -147,6 +218,7 @@ def summary_markdown(claims: pd.DataFrame, profile: str, figure: str | None = No
         out += ["## The reports", "", "Each report's settings and provenance (the report's own header has the full tables).", "",
                 _md_table(reports.assign(report=[_link(r) for r in reports.report])), ""]
     if gaps is not None: out += gaps_markdown(*gaps)
+    if trends is not None: out += trend_markdown(*trends)
     for paper, t in claims.groupby("paper", sort=True, observed=True):
         full = pd.DataFrame({"model": t.model, "claim": t.metric, "dataset": t["dataset"], "claimed": [_fmt(x) for x in t.claimed],
                              "measured [95% interval]": _measured(t), "n": [int(n) if n else "—" for n in t.n],
@@ -187,6 +259,27 @@ def plot_overview(claims: pd.DataFrame, title: str = "") -> Any:
     fig.suptitle(title or "every numeric claim: claimed vs measured"); fig.tight_layout(rect=(0, 0, 0.82, 1))
     return fig
 
+# %% ../nbs/08_summary.ipynb #25d61306
+def plot_trends(points: pd.DataFrame) -> Any:
+    "Deep − traditional full HR@10 against training interactions (log axis): points and fitted line per dataset, the pooled line dashed."
+    import matplotlib.pyplot as plt
+    from movierec_nb.stats import slope_interval
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    def line(g, **kw):
+        x = np.log10(g["train interactions"].astype(float)); s = slope_interval(x, g["difference"].astype(float))
+        if np.isfinite(s["slope"]):
+            xx = np.linspace(x.min(), x.max(), 20)
+            ax.plot(10 ** xx, g["difference"].mean() + s["slope"] * (xx - x.mean()), **kw)
+    for (ds, g), c in zip(points.groupby("dataset", sort=False), plt.rcParams["axes.prop_cycle"].by_key()["color"]):
+        ax.scatter(g["train interactions"], g["difference"], color=c, s=25, label=f"{ds}: {g.deep.iloc[0]} − {g.traditional.iloc[0]}")
+        line(g, color=c, lw=1)
+    if points["dataset"].nunique() > 1: line(points, color="black", ls="--", lw=1, label="pooled")
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set(xscale="log", xlabel="training interactions", ylabel="best deep − best traditional, full HR@10",
+           title="does the deep models' lead grow with the data?")
+    ax.minorticks_off(); ax.legend(fontsize=8); fig.tight_layout()
+    return fig
+
 # %% ../nbs/08_summary.ipynb #51fd8783
 def summary_path(reports: str | Path, profile: str) -> Path:
     "reports/SUMMARY.md for the quick profile, reports/SUMMARY-<profile>.md for the others."
@@ -196,6 +289,8 @@ def write_summary(reports: str | Path, profile: str, claims: pd.DataFrame) -> Pa
     "Write the summary markdown (the overview figure is saved with the summary's report, under reports/summary/figures)."
     from movierec_nb.core import atomic_write
     out = summary_path(reports, profile)
-    text = summary_markdown(claims, profile, f"summary/figures/all-{profile}-overview.png", reports_table(reports, profile), collect_gaps(reports, profile))
+    trends = collect_trends(reports, profile)
+    text = summary_markdown(claims, profile, f"summary/figures/all-{profile}-overview.png", reports_table(reports, profile), collect_gaps(reports, profile),
+                            (trends, f"summary/figures/all-{profile}-data-trend.png" if len(trends) else None))
     with atomic_write(out, encoding="utf-8") as f: f.write(text)
     return out

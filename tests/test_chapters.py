@@ -168,6 +168,7 @@ def test_aam_hybrid_needs_demographics(tmp_path):
 def test_liu_survey_chapter_report_on_synthetic_data(tmp_path, no_summary):
     "Every model at every share and seed, trained to early stopping after tuning, with its own costs; every claim decided by its registered rule."
     from movierec_nb.models.liu_survey import FAMILY, NEURAL, TUNE_SPACES
+    from movierec_nb.summary import collect_trends, pooled_trend, trend_markdown
     assert R.main(["--profile", "test", "--paper", "liu-survey", "--reports", str(tmp_path), "--device", "cpu"]) == 0
     r = Report.load(tmp_path / "liu-survey" / "synthetic-test.metrics.json")
     bench = r.results["bench"]
@@ -188,6 +189,9 @@ def test_liu_survey_chapter_report_on_synthetic_data(tmp_path, no_summary):
         if f.claim != "KNN/CF have high computational and memory cost" and f.verdict != "not tested": assert f.low <= f.value <= f.high, f
     for fig in ("validation-curves", "accuracy-cost", "gru-lstm", "data-fraction", "imbalance"):
         assert (tmp_path / "liu-survey" / "figures" / f"synthetic-test-{fig}.png").exists()
+    trends = collect_trends(tmp_path, "test")     # what the summary pools across datasets: this report's points, one dataset
+    assert len(trends) == 4 and set(trends.dataset) == {"synthetic"} and pooled_trend(trends) is None
+    assert "One dataset in this profile" in "\n".join(trend_markdown(trends))
 
 
 def test_ncf_control_chapter_report_on_synthetic_data(tmp_path, no_summary):

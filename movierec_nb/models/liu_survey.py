@@ -21,7 +21,7 @@ from ..claims import finding
 from ..metrics import FullCatalogue, RatingError, SampledCandidates, evaluate, user_values
 from ..report import ChapterSettings
 from ..splits import LeaveOneOut, NegativeSampler, Split, TemporalRatio, check_history_leakage, eval_histories, sample_users, sequence_windows, split
-from ..stats import paired_comparison, rank_correlation
+from ..stats import paired_comparison, rank_correlation, slope_interval
 from ..train import ExplicitRatings, HistoryScorer, NextItemPairs, TorchScorer, TrainConfig, Trainer, ranking_validator, rating_validator
 from ..tuning import TUNABLE, Param, n_finished, open_study, pruning_validator, run_study, suggest, trials_table
 
@@ -396,7 +396,6 @@ def data_trend(per_user: dict[tuple[str, float, int], pd.DataFrame], # (model, s
                deep: str, traditional: str, # the two models compared
                col: str = "full hit", level: float = 0.95) -> dict[str, Any]:
     "The per-(share, seed) mean difference deep − traditional and the OLS slope over log10(training interactions) with its t interval."
-    from scipy import stats
     pts = []
     for (m, f, s), v in per_user.items():
         if m != deep: continue
@@ -405,12 +404,7 @@ def data_trend(per_user: dict[tuple[str, float, int], pd.DataFrame], # (model, s
         pts.append({"fraction": f, "seed": s, "train interactions": int(n), "difference": float(d.mean()),
                     "se": float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else np.nan})
     pts = pd.DataFrame(pts).sort_values(["fraction", "seed"]).reset_index(drop=True)
-    x = np.log10(pts["train interactions"].to_numpy(float))
-    if len(pts) < 3 or np.ptp(x) == 0: return {"points": pts, "slope": np.nan, "low": np.nan, "high": np.nan, "p": np.nan, "n": len(pts)}
-    r = stats.linregress(x, pts["difference"].to_numpy(float))
-    t = stats.t.ppf(0.5 + level / 2, len(pts) - 2)
-    return {"points": pts, "slope": float(r.slope), "low": float(r.slope - t * r.stderr), "high": float(r.slope + t * r.stderr),
-            "p": float(r.pvalue), "n": len(pts)}
+    return {"points": pts} | slope_interval(np.log10(pts["train interactions"].to_numpy(float)), pts["difference"], level)
 
 # %% ../../nbs/14_liu_survey.ipynb #34d1fbcb
 def thirds(key: pd.Series, labels: tuple[str, str, str] = ("low", "middle", "high")) -> pd.Series:
