@@ -93,8 +93,8 @@ def plan(profile: str) -> list[Run]:
                  paper(key, "ml-1m", tune_trials=budget["ml-1m-partial"], **half)]
     runs += [paper("kanyuch-deepcf", "ml-latest-small", tune_trials=RATING_TUNE_TRIALS[profile])]   # the paper's dataset, all three split readings
     runs += [paper("aam-hybrid", "ml-100k") if profile == "quick" else paper("aam-hybrid", "ml-1m", **half)]   # ml-1m is its dataset
-    runs += [paper("liu-survey", "ml-100k")]        # the survey bench: ml-100k in quick, every local size in paper (issue 20)
-    if profile == "paper": runs += [paper("liu-survey", "ml-latest-small"), paper("liu-survey", "ml-1m", **half)]
+    runs += [paper("liu-survey", d) for d in ("ml-100k", "ml-latest-small")]   # the survey bench on two sizes; the summary pools them
+    if profile == "paper": runs += [paper("liu-survey", "ml-1m", **half)]            # and ml-1m-partial in paper (issue 20)
     if profile == "paper": runs += [paper("zeng-embedding", "ml-25m"), paper("wang-ncf", "ml-20m")]
     return runs + [SUMMARY_RUN]
 

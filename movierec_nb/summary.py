@@ -193,8 +193,8 @@ def trend_markdown(points: pd.DataFrame, # `collect_trends`
            "training interactions: each dataset's own slope, then (with two or more datasets) one slope over every point.", "", _md_table(t), ""]
     pooled = pooled_trend(points)
     out += [f"Pooled over {points['dataset'].nunique()} datasets: {pooled['evidence'].split('; ')[-1]}: **{pooled['verdict']}** ({pooled['rule']})."
-            if pooled else "One dataset in this profile, so the verdict is that report's own; the paper profile runs liu-survey on ml-100k, "
-            "ml-latest-small and ml-1m-partial and pools them here.", ""]
+            if pooled else "One dataset in this profile, so the verdict is that report's own; the quick profile runs liu-survey on ml-100k "
+            "and ml-latest-small, the paper profile adds ml-1m-partial, and this section pools them.", ""]
     if figure: out += [f"![deep minus traditional against training size]({figure})", ""]
     return out
 
