@@ -195,6 +195,12 @@ def trend_markdown(points: pd.DataFrame, # `collect_trends`
     out += [f"Pooled over {points['dataset'].nunique()} datasets: {pooled['evidence'].split('; ')[-1]}: **{pooled['verdict']}** ({pooled['rule']})."
             if pooled else "One dataset in this profile, so the verdict is that report's own; the quick profile runs liu-survey on ml-100k "
             "and ml-latest-small, the paper profile adds ml-1m-partial, and this section pools them.", ""]
+    span = points.groupby("dataset")["train interactions"].agg(["min", "max"])
+    if pooled and span["max"].max() < 2 * span["max"].min():   # the datasets' full sizes within a factor of two
+        out += ["The datasets' full sizes are within a factor of two (their ranges of training interactions overlap), so the pooled "
+                "slope is the user-share trend seen on "
+                f"{len(span)} catalogues rather than a comparison of dataset sizes; a larger dataset (ml-1m-partial in the paper profile) "
+                "adds the size axis.", ""]
     if figure: out += [f"![deep minus traditional against training size]({figure})", ""]
     return out
 
