@@ -17,7 +17,7 @@ from torch import nn
 
 from ..metrics import FullCatalogue, RatingError, SampledCandidates, evaluate_many, mae, mse, own_items_hits, rmse, user_values
 from ..report import ChapterSettings
-from ..train import ExplicitRatings, TorchScorer, TrainConfig, Trainer, rating_validator
+from ..train import Dropout, ExplicitRatings, TorchScorer, TrainConfig, Trainer, rating_validator
 
 # %% auto #0
 __all__ = ['USER_FIELDS', 'TABLE8', 'TABLE9', 'QUICK_GRID', 'SideFeatures', 'side_features', 'GenreConv', 'AamHybrid',
@@ -84,8 +84,8 @@ class AamHybrid(nn.Module):
         self.genre_conv = GenreConv(dim, conv_filters, conv_layers, kernel_size)
         self.attention = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
         self.lstm = nn.LSTM(dim, lstm_units, batch_first=True)
-        self.block = nn.Sequential(nn.Linear(lstm_units, lstm_units), nn.ReLU(), nn.Dropout(dropout), nn.Linear(lstm_units, lstm_units))
-        self.residual, self.dropout = residual, nn.Dropout(dropout)
+        self.block = nn.Sequential(nn.Linear(lstm_units, lstm_units), nn.ReLU(), Dropout(dropout), nn.Linear(lstm_units, lstm_units))
+        self.residual, self.dropout = residual, Dropout(dropout)
         self.head = nn.Linear(lstm_units, 1)
         nn.init.constant_(self.head.bias, float(rating_mean))
 

@@ -15,7 +15,7 @@ from fastcore.basics import patch
 from torch import nn
 
 from ..report import ChapterSettings
-from ..train import TorchScorer, eval_mode
+from ..train import Dropout, TorchScorer, eval_mode
 
 # %% auto #0
 __all__ = ['READINGS', 'PAPER_TRAINING', 'NET_KEYS', 'NETWORK_SPACE', 'BASELINE_SPACES', 'RANKING_METRICS', 'PAPER_ROWS',
@@ -35,7 +35,7 @@ class KanyuchDeepCF(nn.Module):
         self.user_embedding, self.item_embedding = nn.Embedding(n_users, dim), nn.Embedding(n_items, dim)
         layers, d = [], 2 * dim
         for h, p in zip(hidden, dropout):
-            layers += [nn.Linear(d, h), nn.BatchNorm1d(h), nn.ReLU(), nn.Dropout(p)]
+            layers += [nn.Linear(d, h), nn.BatchNorm1d(h), nn.ReLU(), Dropout(p)]
             d = h
         self.tower = nn.Sequential(*layers)
         self.explainable = explainable

@@ -22,7 +22,7 @@ from ..metrics import FullCatalogue, RatingError, SampledCandidates, evaluate, u
 from ..report import ChapterSettings
 from ..splits import LeaveOneOut, NegativeSampler, Split, TemporalRatio, check_history_leakage, eval_histories, sample_users, sequence_windows, split
 from ..stats import paired_comparison, rank_correlation, slope_interval
-from ..train import ExplicitRatings, HistoryScorer, NextItemPairs, TorchScorer, TrainConfig, Trainer, ranking_validator, rating_validator
+from ..train import Dropout, ExplicitRatings, HistoryScorer, NextItemPairs, TorchScorer, TrainConfig, Trainer, ranking_validator, rating_validator
 from ..tuning import TUNABLE, Param, n_finished, open_study, pruning_validator, run_study, suggest, trials_table
 
 # %% auto #0
@@ -39,7 +39,7 @@ class MLPRegressor(nn.Module):
         super().__init__()
         self.user, self.item = nn.Embedding(n_users, dim), nn.Embedding(n_items, dim)
         layers, d = [], 2 * dim
-        for h in hidden: layers += [nn.Linear(d, h), nn.ReLU(), nn.Dropout(dropout)]; d = h
+        for h in hidden: layers += [nn.Linear(d, h), nn.ReLU(), Dropout(dropout)]; d = h
         self.mlp, self.out = nn.Sequential(*layers), nn.Linear(d, 1)
         nn.init.normal_(self.user.weight, std=0.05); nn.init.normal_(self.item.weight, std=0.05)
         nn.init.constant_(self.out.bias, rating_mean)
@@ -74,7 +74,7 @@ class TextCNNRegressor(nn.Module):
         self.movie = nn.Linear(filters * len(kernels), dim)
         self.user = nn.Embedding(n_users, dim)
         nn.init.normal_(self.user.weight, std=0.05)
-        self.mlp = nn.Sequential(nn.Linear(2 * dim, 64), nn.ReLU(), nn.Dropout(dropout), nn.Linear(64, 1))
+        self.mlp = nn.Sequential(nn.Linear(2 * dim, 64), nn.ReLU(), Dropout(dropout), nn.Linear(64, 1))
         nn.init.constant_(self.mlp[-1].bias, rating_mean)
 
     def encode_movies(self, items: torch.Tensor) -> torch.Tensor:
@@ -105,7 +105,7 @@ class SequenceRecommender(nn.Module):
             self.register_buffer("causal", torch.triu(torch.full((L, L), float("-inf")), diagonal=1))
         else:
             self.encoder = (nn.GRU if encoder == "gru" else nn.LSTM)(dim, dim, batch_first=True)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def encode_all(self, rows: torch.Tensor) -> torch.Tensor:
         "(B,) history rows -> (B, L, dim): the state after each position (causal: position j sees movies 0..j only)."

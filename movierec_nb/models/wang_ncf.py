@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from ..experiments import NCFSettings
+from ..train import Dropout
 
 # %% auto #0
 __all__ = ['WangNCF', 'WangSettings']
@@ -24,7 +25,7 @@ class WangNCF(nn.Module):
         self.item_embedding = nn.Embedding(n_items, dim)
         self.fc1, self.fc2, self.fc3 = nn.Linear(2 * dim, 128), nn.Linear(128, 64), nn.Linear(64, 32)
         self.fc4, self.output = nn.Linear(32, 16), nn.Linear(16, 1)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.batch_norm1, self.batch_norm2, self.batch_norm3 = nn.BatchNorm1d(128), nn.BatchNorm1d(64), nn.BatchNorm1d(32)
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
