@@ -868,6 +868,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                    'movierec_nb.train._make_schedule': ('train.html#_make_schedule', 'movierec_nb/train.py'),
                                    'movierec_nb.train.eval_mode': ('train.html#eval_mode', 'movierec_nb/train.py'),
                                    'movierec_nb.train.loss_validator': ('train.html#loss_validator', 'movierec_nb/train.py'),
+                                   'movierec_nb.train.make_optimizer': ('train.html#make_optimizer', 'movierec_nb/train.py'),
                                    'movierec_nb.train.model_summary': ('train.html#model_summary', 'movierec_nb/train.py'),
                                    'movierec_nb.train.plot_history': ('train.html#plot_history', 'movierec_nb/train.py'),
                                    'movierec_nb.train.ranking_validator': ('train.html#ranking_validator', 'movierec_nb/train.py'),

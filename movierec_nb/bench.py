@@ -125,7 +125,7 @@ def bench_trainer(n_samples: int = 2_000_000, batch_size: int = 4096, seed: int 
     import torch
     from torch import nn
     from movierec_nb.models.zeng_embedding import ZengEmbedding
-    from movierec_nb.train import TensorData, TrainConfig, Trainer
+    from movierec_nb.train import TensorData, TrainConfig, Trainer, make_optimizer
     n_users, n_items = 50_000, 20_000
     g = torch.Generator().manual_seed(seed)
     u, i = torch.randint(0, n_users, (n_samples,), generator=g), torch.randint(0, n_items, (n_samples,), generator=g)
@@ -133,7 +133,7 @@ def bench_trainer(n_samples: int = 2_000_000, batch_size: int = 4096, seed: int 
 
     def bare() -> float:
         torch.manual_seed(seed)
-        m = ZengEmbedding(n_users, n_items); opt = torch.optim.Adam(m.parameters(), lr=1e-3); lossf = nn.BCELoss()
+        m = ZengEmbedding(n_users, n_items); opt = make_optimizer(TrainConfig(lr=1e-3), m.parameters()); lossf = nn.BCELoss()
         t0 = time.perf_counter()
         perm = torch.randperm(n_samples, generator=torch.Generator().manual_seed(seed))
         uu, ii, yy = u[perm], i[perm], y[perm]

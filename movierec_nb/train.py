@@ -11,7 +11,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Callable, Iterable, Iterator, Protocol
 
 import numpy as np
 import pandas as pd
@@ -26,10 +26,10 @@ from .metrics import RatingError, SampledCandidates, evaluate
 from .splits import Candidates, NegativeSampler, Split, training_pairs
 
 # %% auto #0
-__all__ = ['LOSSES', 'OPTIMIZERS', 'SCHEDULES', 'Validator', 'MaskedBCEWithLogits', 'TrainConfig', 'Dropout', 'EpochData',
-           'ImplicitPairs', 'ExplicitRatings', 'TensorData', 'NextItemPairs', 'eval_mode', 'TorchScorer',
+__all__ = ['LOSSES', 'OPTIMIZERS', 'FUSED', 'SCHEDULES', 'Validator', 'MaskedBCEWithLogits', 'TrainConfig', 'Dropout',
+           'EpochData', 'ImplicitPairs', 'ExplicitRatings', 'TensorData', 'NextItemPairs', 'eval_mode', 'TorchScorer',
            'HistoryScorer', 'loss_validator', 'ranking_validator', 'rating_validator', 'Trainer', 'FitState',
-           'model_summary', 'plot_history']
+           'make_optimizer', 'model_summary', 'plot_history']
 
 # %% ../nbs/04_train.ipynb #d64aac67
 class MaskedBCEWithLogits(nn.Module):
@@ -44,6 +44,7 @@ class MaskedBCEWithLogits(nn.Module):
 
 LOSSES = {"bce": nn.BCELoss, "bce_logits": nn.BCEWithLogitsLoss, "masked_bce_logits": MaskedBCEWithLogits, "mse": nn.MSELoss}
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
+FUSED = ("adam", "adamw")   # optimisers built with torch's fused kernel (one pass over each parameter per step)
 SCHEDULES = ("none", "plateau", "step", "cosine")
 
 @dataclass
@@ -342,6 +343,15 @@ def _resume(self: Trainer, st: FitState) -> None:
     st.rows, st.best_value, st.bad, st.start = saved["history"], saved["best_value"], saved["bad_epochs"], saved["epoch"] + 1
     self.best_state = saved["best_state"]; torch.set_rng_state(saved["torch_rng"])
 
+# %% ../nbs/04_train.ipynb #4ce9f647
+def make_optimizer(cfg: TrainConfig, # optimizer, lr and weight_decay are read
+                   params: Iterable[torch.nn.Parameter], # what it updates
+                  ) -> torch.optim.Optimizer:
+    "The configured optimiser; Adam and AdamW fused (one kernel per parameter) when every parameter is a float tensor on CPU or CUDA."
+    params = list(params)
+    fused = cfg.optimizer in FUSED and bool(params) and all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
+    return OPTIMIZERS[cfg.optimizer](params, lr=cfg.lr, weight_decay=cfg.weight_decay, **({"fused": True} if fused else {}))
+
 # %% ../nbs/04_train.ipynb #12a6c34c
 @patch
 def fit(self: Trainer, resume: bool = False, # continue from `checkpoint_dir/last.pt`
@@ -350,7 +360,7 @@ def fit(self: Trainer, resume: bool = False, # continue from `checkpoint_dir/las
     cfg = self.cfg
     seed_everything(cfg.seed)
     self.model.to(self.device)
-    opt = OPTIMIZERS[cfg.optimizer](self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = make_optimizer(cfg, self.model.parameters())
     st, loss_fn = FitState(opt, _make_schedule(cfg, opt)), LOSSES[cfg.loss]()
     if resume: self._resume(st)
     self.stopped_early = False
