@@ -300,7 +300,20 @@ def _tuning_study(model: str, db: Path, folder: Path, trials: int, workers: int,
             _row("tuning", f"{model}: trials finished (complete or pruned)", float(states.get("COMPLETE", 0) + states.get("PRUNED", 0)), "trials", None),
             _row("tuning", f"{model}: of them pruned", float(states.get("PRUNED", 0)), "trials", None),
             _row("tuning", f"{model}: median trial time", float(times.median()), "s", None),
-            _row("tuning", f"{model}: best validation HR@10 ({study.best_params})", float(study.best_value), "", None)]
+            _row("tuning", f"{model}: best validation HR@10 ({study.best_params})", float(study.best_value), "", None)] + _epoch_rows(model, study, max_epochs)
+
+def _epoch_rows(model: str, study: Any, max_epochs: int | None) -> list[dict]:
+    "A network study's training volume: epochs over all trials, and the long trials (more than a third of the cap) with their share of trial time."
+    from movierec_nb.tuning import max_epochs_of
+    cap = max_epochs_of(model, max_epochs)
+    if cap is None: return []   # a baseline trains no epochs
+    done = [t for t in study.trials if t.datetime_complete]
+    epochs = pd.Series([len(t.intermediate_values) for t in done], dtype=float)
+    secs = pd.Series([(t.datetime_complete - t.datetime_start).total_seconds() for t in done])
+    long = epochs > cap // 3
+    return [_row("tuning", f"{model}: epochs trained over all trials", float(epochs.sum()), "epochs", None),
+            _row("tuning", f"{model}: trials that trained more than {cap // 3} of {cap} epochs", float(long.sum()), "trials", None),
+            _row("tuning", f"{model}: their share of the trials' time", float(100 * secs[long].sum() / secs.sum()) if secs.sum() else 0.0, "%", None)]
 
 # %% ../nbs/21_bench.ipynb #26caf02c
 BENCHMARKS: dict[str, Callable[..., list[dict]]] = {"data-load": bench_data_load, "splits": bench_splits,
