@@ -294,22 +294,21 @@ def _tuning_study(model: str, db: Path, folder: Path, trials: int, workers: int,
     if bad: raise RuntimeError(f"a tuning worker of {model} failed: {bad[0]}")
     study = optuna.load_study(study_name=f"bench-{model}", storage=f"sqlite:///{db}")
     states = pd.Series([t.state.name for t in study.trials]).value_counts()
-    times = pd.Series([(t.datetime_complete - t.datetime_start).total_seconds() for t in study.trials if t.datetime_complete])
+    done = [t for t in study.trials if t.datetime_complete]
+    times = pd.Series([(t.datetime_complete - t.datetime_start).total_seconds() for t in done])
     return [_row("tuning", f"{model}: {trials}-trial study, {workers} workers sharing the storage", wall, "s",
                   3600 if trials == 30 and workers == 2 else None),
             _row("tuning", f"{model}: trials finished (complete or pruned)", float(states.get("COMPLETE", 0) + states.get("PRUNED", 0)), "trials", None),
             _row("tuning", f"{model}: of them pruned", float(states.get("PRUNED", 0)), "trials", None),
             _row("tuning", f"{model}: median trial time", float(times.median()), "s", None),
-            _row("tuning", f"{model}: best validation HR@10 ({study.best_params})", float(study.best_value), "", None)] + _epoch_rows(model, study, max_epochs)
+            _row("tuning", f"{model}: best validation HR@10 ({study.best_params})", float(study.best_value), "", None)] + _epoch_rows(model, done, times, max_epochs)
 
-def _epoch_rows(model: str, study: Any, max_epochs: int | None) -> list[dict]:
-    "A network study's training volume: epochs over all trials, and the long trials (more than a third of the cap) with their share of trial time."
+def _epoch_rows(model: str, done: list[Any], secs: pd.Series, max_epochs: int | None) -> list[dict]:
+    "A network study's training volume from its finished trials `done` and their durations `secs`: epochs over all trials, the long trials (more than a third of the cap) and their share of the time."
     from movierec_nb.tuning import max_epochs_of
     cap = max_epochs_of(model, max_epochs)
     if cap is None: return []   # a baseline trains no epochs
-    done = [t for t in study.trials if t.datetime_complete]
     epochs = pd.Series([len(t.intermediate_values) for t in done], dtype=float)
-    secs = pd.Series([(t.datetime_complete - t.datetime_start).total_seconds() for t in done])
     long = epochs > cap // 3
     return [_row("tuning", f"{model}: epochs trained over all trials", float(epochs.sum()), "epochs", None),
             _row("tuning", f"{model}: trials that trained more than {cap // 3} of {cap} epochs", float(long.sum()), "trials", None),
