@@ -265,6 +265,7 @@ class RunManifest:
     data: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)            # caveats the report prints (e.g. verify=False)
     captured_warnings: list[str] = field(default_factory=list)   # library warnings raised during the run
+    reused: dict[str, str] = field(default_factory=dict)        # step -> the work read back from earlier runs (caches, storages)
     _t0: float = field(default_factory=time.perf_counter, repr=False)
 
     def add_data(self, source: Any) -> "RunManifest":

@@ -268,6 +268,23 @@ def timed(self: ChapterRun, name: str) -> Iterator[None]:
     try: yield
     finally: self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - t0
 
+@patch
+def note_reuse(self: ChapterRun, step: str, # the step that read earlier work back
+               done: int, total: int, # units read back, units in the step
+               seconds: float, # what those units took when they were computed (NaN: not recorded)
+               what: str = "tasks", # what a unit is
+              ) -> None:
+    "Record that `done` of a step's `total` units came from earlier runs, so the header's wall time is not read as the study's cost."
+    if not done: return
+    took = f"{seconds:,.0f} s of compute there" if np.isfinite(seconds) else "their compute time was not recorded"
+    self.manifest.reused[step] = f"{done} of {total} {what} read back from earlier runs ({took})"
+
+@patch
+def note_cached(self: ChapterRun, step: str, results: Any) -> Any:
+    "`note_reuse` for the results of `tasks.run_tasks` (its `cached` tasks and their recorded seconds); returns `results`."
+    self.note_reuse(step, len(results.cached), len(results), float(sum(results.seconds[n] for n in results.cached)))
+    return results
+
 # %% ../nbs/00a_report.ipynb #8fead783
 @patch
 def save(self: ChapterRun, results: dict[str, Any] | None = None, # what the chapter measured (frames allowed)
@@ -310,7 +327,8 @@ def provenance(report: Report) -> dict[str, str]:
     return {"commit": commit, "data": "<br>".join(files) or "none read", "started": str(m.get("started")),
             "wall time": f"{m['duration_s']:,.1f} s" if m.get("duration_s") is not None else "unfinished", "threads": str(m.get("threads")),
             "machine": f"{machine.get('cpu_model', machine.get('processor'))}, {machine.get('cpu_count')} CPUs; {m.get('platform')}",
-            "software": f"Python {m.get('python')}; {pkgs}"}
+            "software": f"Python {m.get('python')}; {pkgs}"} | ({"read back": "; ".join(f"{k}: {v}" for k, v in m["reused"].items())}
+                                                               if m.get("reused") else {})
 
 # %% ../nbs/00a_report.ipynb #08410a97
 def _table(title: str, rows: dict[str, Any]) -> list[str]:

@@ -11,7 +11,10 @@ import importlib
 import inspect
 import json
 import multiprocessing as mp
+import math
 import pickle
+import sys
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, Callable
@@ -21,7 +24,7 @@ from tqdm import tqdm
 from .core import atomic_write, file_digest, fix_threads, numeric_threads, report_progress
 
 # %% auto #0
-__all__ = ['resolve_exported', 'portable', 'task_key', 'run_tasks']
+__all__ = ['resolve_exported', 'portable', 'code_files', 'task_key', 'TaskResults', 'run_tasks']
 
 # %% ../nbs/09_tasks.ipynb #1d99a4cf
 def _exported(name: str) -> tuple[str, Any]:
@@ -71,21 +74,45 @@ def portable(value: Any, # a task's argument: a value, a container of values, an
     return new
 
 # %% ../nbs/09_tasks.ipynb #f27591e5
+def code_files(fn: Callable[..., Any]) -> dict[str, str]:
+    "Module name -> source file of `fn`'s module and of every module of its top-level package reachable through module-level names."
+    module = sys.modules.get(getattr(fn, "__module__", None) or "")
+    if module is None or not getattr(module, "__file__", None): return {}
+    root, seen, todo = module.__name__.split(".")[0], {}, [module]
+    while todo:
+        m = todo.pop()
+        if m.__name__ in seen or not getattr(m, "__file__", None): continue
+        seen[m.__name__] = m.__file__
+        for v in list(vars(m).values()):
+            name = v.__name__ if inspect.ismodule(v) else getattr(type(v) if not callable(v) else v, "__module__", None)
+            if isinstance(name, str) and name.split(".")[0] == root and name in sys.modules: todo.append(sys.modules[name])
+    return dict(sorted(seen.items()))
+
 def task_key(fn: Callable[..., Any], # the task's function
              kwargs: dict[str, Any], # the task's own arguments
              fingerprint: str = "", # what the shared inputs are (data checksums, the split)
             ) -> str:
-    "Cache key of one task: hash of the function, its module's source file, the arguments and `fingerprint`."
-    try: src = inspect.getsourcefile(fn)
-    except TypeError: src = None                      # builtins have no source file
-    code = file_digest(src) if src and Path(src).is_file() else inspect.getsource(fn) if src else ""
+    "Cache key of one task: hash of the function, the source files it can reach (`code_files`), the arguments and `fingerprint`."
+    if fn.__module__ == "__main__":                  # a chapter's function: keyed as the package's copy, when it is exported
+        try: fn = resolve_exported(fn)
+        except ValueError: pass                      # a notebook's own function: keyed by its source
+    files = code_files(fn)
+    try: code = "|".join(f"{m}:{file_digest(f)}" for m, f in files.items()) if files else inspect.getsource(fn)
+    except (TypeError, OSError): code = ""           # builtins and the like have no source
     text = "|".join([f"{fn.__module__}.{fn.__qualname__}", code, json.dumps(kwargs, sort_keys=True, default=str), fingerprint])
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
-def _run_one(fn: Callable[..., Any], threads: int, kwargs: dict[str, Any]) -> Any:
-    "What a worker process does with a task: fix its thread count, then call `fn`."
+def _run_one(fn: Callable[..., Any], threads: int, kwargs: dict[str, Any]) -> tuple[Any, float]:
+    "What a worker process does with a task: fix its thread count, call `fn`; the result and the seconds it took."
     fix_threads(threads)
-    return fn(**kwargs)
+    t0 = time.perf_counter()
+    return fn(**kwargs), time.perf_counter() - t0
+
+class TaskResults(dict):
+    "`run_tasks`' results by task name; `seconds`: each task's compute time (NaN where unknown), `cached`: the tasks read from the cache."
+    def __init__(self, results: dict[str, Any], seconds: dict[str, float], cached: list[str]):
+        super().__init__(results)
+        self.seconds, self.cached = seconds, cached
 
 # %% ../nbs/09_tasks.ipynb #13ac0604
 def run_tasks(fn: Callable[..., Any], # called as fn(**shared, **tasks[name]); a notebook's function is resolved to the package's
@@ -98,7 +125,7 @@ def run_tasks(fn: Callable[..., Any], # called as fn(**shared, **tasks[name]); a
               desc: str = "runs", # the progress bar's label
               isolate: bool = False, # a fresh process per task (peak memory of its own)
               threads: int | None = None, # threads per process; None: `core.numeric_threads()` (1 by default)
-             ) -> dict[str, Any]:
+             ) -> TaskResults:
     "Results of `fn(**shared, **tasks[name])` by task name, in task order, computed in `processes` processes and cached."
     if processes < 1: raise ValueError(f"processes must be >= 1, got {processes}")
     pooled = isolate or (processes > 1 and len(tasks) > 1)
@@ -107,13 +134,16 @@ def run_tasks(fn: Callable[..., Any], # called as fn(**shared, **tasks[name]); a
     runner = resolve_exported(_run_one)       # this chapter's own helper, run by the workers
     files = {n: Path(cache) / f"{task_key(fn, kw, fingerprint)}.pkl" for n, kw in tasks.items()} if cache is not None else {}
     results = {n: pickle.loads(f.read_bytes()) for n, f in files.items() if f.exists()}
+    cached = [n for n in tasks if n in results]
+    seconds = {n: _recorded_seconds(files[n]) for n in cached}
     todo = [n for n in tasks if n not in results]
     bar = tqdm(total=len(tasks), initial=len(tasks) - len(todo), desc=desc, disable=not progress)
-    def keep(n: str, get: Callable[[], Any]) -> None:
-        try: results[n] = get()
+    def keep(n: str, get: Callable[[], tuple[Any, float]]) -> None:
+        try: results[n], seconds[n] = get()
         except Exception as e: raise RuntimeError(f"task {n!r} failed: {type(e).__name__}: {e}") from e
         if cache is not None:
             with atomic_write(files[n], "wb") as fh: pickle.dump(results[n], fh)
+            with atomic_write(files[n].with_suffix(".json"), "w") as fh: json.dump({"task": n, "seconds": seconds[n]}, fh)
         bar.update()
         report_progress("task", f"{desc} {len(results)}/{len(tasks)}")
     if not pooled:
@@ -126,4 +156,10 @@ def run_tasks(fn: Callable[..., Any], # called as fn(**shared, **tasks[name]); a
             except BaseException:
                 for f in futures: f.cancel()
                 raise
-    bar.close(); return {n: results[n] for n in tasks}
+    bar.close()
+    return TaskResults({n: results[n] for n in tasks}, {n: seconds[n] for n in tasks}, cached)
+
+def _recorded_seconds(file: Path) -> float:
+    "The compute seconds recorded beside a cached result (NaN for an entry written before they were recorded)."
+    side = file.with_suffix(".json")
+    return float(json.loads(side.read_text())["seconds"]) if side.exists() else math.nan

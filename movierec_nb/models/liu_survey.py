@@ -8,7 +8,7 @@ from __future__ import annotations
 import gc
 import re
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -17,19 +17,18 @@ import torch
 from torch import nn
 
 from ..baselines import make_model
-from ..claims import finding
 from ..metrics import FullCatalogue, RatingError, SampledCandidates, evaluate, user_values
 from ..report import ChapterSettings
 from ..splits import LeaveOneOut, NegativeSampler, Split, TemporalRatio, check_history_leakage, eval_histories, sample_users, sequence_windows, split
-from ..stats import paired_comparison, rank_correlation, slope_interval
+from ..stats import slope_interval
 from ..train import Dropout, ExplicitRatings, HistoryScorer, NextItemPairs, TorchScorer, TrainConfig, Trainer, ranking_validator, rating_validator
 from ..tuning import TUNABLE, Param, n_finished, open_study, pruning_validator, run_study, suggest, trials_table
 
 # %% auto #0
-__all__ = ['NEURAL', 'TRADITIONAL', 'FAMILY', 'DEEP', 'NEIGHBOURHOOD', 'FIT', 'TUNE_SPACES', 'FAMILY_COLORS', 'COST_TOLERANCE',
-           'TIME_TOLERANCE', 'EQUIVALENCE', 'MLPRegressor', 'movie_tokens', 'TextCNNRegressor', 'SequenceRecommender',
-           'LiuSettings', 'bench_model', 'study_name', 'tune_model', 'summarise_bench', 'pooled_units', 'plot_curves',
-           'plot_accuracy_cost', 'data_trend', 'thirds', 'by_thirds', 'third_gap', 'survey_verdicts']
+__all__ = ['NEURAL', 'TRADITIONAL', 'FAMILY', 'DEEP', 'NEIGHBOURHOOD', 'FIT', 'TUNE_SPACES', 'FAMILY_COLORS', 'MLPRegressor',
+           'movie_tokens', 'TextCNNRegressor', 'SequenceRecommender', 'LiuSettings', 'bench_model', 'study_name',
+           'tune_model', 'summarise_bench', 'pooled_units', 'plot_curves', 'plot_accuracy_cost', 'data_trend', 'thirds',
+           'by_thirds', 'third_gap']
 
 # %% ../../nbs/14_liu_survey.ipynb #63ce6d1a
 class MLPRegressor(nn.Module):
@@ -321,18 +320,20 @@ def tune_model(ratings: pd.DataFrame, items: pd.DataFrame,
                options: dict[str, Any] | None = None, # `LiuSettings` fields
                storage: str | None = None, # an Optuna storage URL (None: a SQLite file in the cache)
               ) -> dict[str, Any]:
-    "Tune `name` on validation HR@10 at the largest user share and the first seed with `tune_trials` trials: best settings, value, trials."
+    "Tune `name` on validation HR@10 at the largest user share and the first seed with `tune_trials` trials: best settings, value, trials (and those resumed)."
     if name not in TUNE_SPACES: raise ValueError(f"{name!r} has nothing to tune; tunable: {', '.join(TUNE_SPACES)}")
     o = LiuSettings(**(options or {}))
     seed, fit, space = o.seeds[0], FIT.get(NEURAL.get(name), _fit_traditional), TUNE_SPACES[name]
     rank, _ = _splits(ratings, max(o.fractions), seed, rating=False)
     st = open_study(study, space, storage, "maximize", seed, max_resource=o.max_epochs if name in NEURAL else None)
+    earlier = trials_table(st)                       # trials of earlier runs, resumed from the storage
     def objective(trial: Any) -> float:
         scorer, tr, _ = fit(name, rank, None, items, o, suggest(trial, space), seed, trial)
         if tr is not None: return float(tr.history["val_HR@10"].max())
         return float(evaluate(scorer, rank, _sampled(o, seed), "valid")["HR@10"])
     run_study(st, objective, o.tune_trials)
-    return {"params": dict(st.best_trial.params), "validation HR@10": float(st.best_value), "trials": n_finished(st), "table": trials_table(st)}
+    return {"params": dict(st.best_trial.params), "validation HR@10": float(st.best_value), "trials": n_finished(st), "table": trials_table(st),
+            "earlier trials": len(earlier), "earlier s": float(earlier["seconds"].sum()) if len(earlier) else 0.0}
 
 # %% ../../nbs/14_liu_survey.ipynb #61152115
 _MEDIAN = ("fit s", "s per epoch", "inference s", "fit MB", "score MB")
@@ -426,84 +427,3 @@ def third_gap(hit: pd.Series, key: pd.Series, level: float = 0.95) -> dict[str, 
     z = stats.norm.ppf(0.5 + level / 2)
     return {"diff": float(d), "low": float(d - z * se), "high": float(d + z * se), "p": float(stats.ttest_ind(hi, lo, equal_var=False).pvalue),
             "n": int(len(hi) + len(lo))}
-
-# %% ../../nbs/14_liu_survey.ipynb #d2b0985c
-COST_TOLERANCE = 0.10      # "above the median" means above it by more than 10%
-TIME_TOLERANCE = 0.05      # "faster" means at least 5% less time per epoch, in every seed
-EQUIVALENCE = 0.05         # "comparable quality": not significantly different and the interval inside ±0.05 HR@10
-
-def survey_verdicts(full_bench: pd.DataFrame, # `summarise_bench` at the largest share
-                    units: pd.DataFrame, # (seed, user) × models: full hit@10 at the largest share
-                    rows: pd.DataFrame, # the bench rows at the largest share (per seed: time per epoch)
-                    rating_se: dict[str, np.ndarray], # model -> per-rating squared errors, concatenated over seeds
-                    trend: dict[str, Any], # `data_trend` of the best deep minus the best traditional model
-                    context: pd.DataFrame, # per user: item popularity, user mainstream
-                    deep: str, traditional: str, # the models of the trend
-                   ) -> pd.DataFrame:
-    "The survey's claims (rows of `report.Finding`), each decided by its registered rule on the measured evidence."
-    t = full_bench
-    nb, dp = t[t.family.isin(NEIGHBOURHOOD)], t[t.family.isin(DEEP)]
-    out = []
-    def add(claim, evidence, **kw): out.append(asdict(finding("liu-survey", claim, evidence, **kw)))
-    med_inf, med_mem = t["inference s"].median(), t["model MB"].median()
-    high = bool(((nb["inference s"] > (1 + COST_TOLERANCE) * med_inf) & (nb["model MB"] > (1 + COST_TOLERANCE) * med_mem)).all())
-    add("KNN/CF have high computational and memory cost",
-        f"neighbourhood inference {nb['inference s'].min():.2f}-{nb['inference s'].max():.2f} s vs bench median {med_inf:.2f} s; model memory "
-        f"{nb['model MB'].min():.1f}-{nb['model MB'].max():.1f} MB vs median {med_mem:.1f} MB (fit working memory {nb['fit MB'].min():.0f}-"
-        f"{nb['fit MB'].max():.0f} MB vs the bench median {t['fit MB'].median():.0f} MB)", verdict="supported" if high else "not supported")
-    cf = [m for m in t.index if t.family[m] == "traditional CF" and m in rating_se]
-    if "MLP (ANN)" in rating_se and cf:
-        best = min(cf, key=lambda m: rating_se[m].mean())
-        c = paired_comparison(rating_se["MLP (ANN)"], rating_se[best], "ttest")
-        add("an ANN trained on RMSE is more accurate than traditional CF",
-            f"MLP RMSE {np.sqrt(rating_se['MLP (ANN)'].mean()):.4f} vs best CF {np.sqrt(rating_se[best].mean()):.4f} ({best}); "
-            f"squared-error difference {c['diff']:+.4f} [{c['low']:+.4f}, {c['high']:+.4f}], p = {c['p']:.2g}",
-            statistic=f"mean squared error, MLP − {best}", value=c["diff"], low=c["low"], high=c["high"], n=c["n"])
-    g = paired_comparison(units["GRU"], units["LSTM"], "mcnemar")
-    per_seed = rows.set_index(["model", "seed"])["s per epoch"]
-    ratios = (per_seed["GRU"] / per_seed["LSTM"]).to_numpy(float)
-    cheaper = bool((ratios < 1 - TIME_TOLERANCE).all() and t.parameters["GRU"] < t.parameters["LSTM"])
-    comparable = bool(g["p"] >= 0.05 and -EQUIVALENCE < g["low"] and g["high"] < EQUIVALENCE)
-    add("GRU is cheaper than LSTM with comparable quality",
-        f"time per epoch GRU/LSTM {', '.join(f'{r:.2f}' for r in ratios)} (one ratio per seed), parameters {t.parameters['GRU']:.0f} vs "
-        f"{t.parameters['LSTM']:.0f}; HR@10 difference {g['diff']:+.3f} [{g['low']:+.3f}, {g['high']:+.3f}], McNemar p = {g['p']:.2g}",
-        statistic="full HR@10 GRU − LSTM", value=g["diff"], low=g["low"], high=g["high"], n=g["n"],
-        verdict="supported" if cheaper and comparable else "not supported")
-    rnn = max(("GRU", "LSTM"), key=lambda m: units[m].mean())
-    s = paired_comparison(units["SASRec"], units[rnn], "mcnemar")
-    add("the Transformer improves on recurrent models",
-        f"SASRec {units['SASRec'].mean():.3f} vs {rnn} {units[rnn].mean():.3f}: {s['diff']:+.3f} [{s['low']:+.3f}, {s['high']:+.3f}], "
-        f"McNemar p = {s['p']:.2g}", statistic=f"full HR@10 SASRec − {rnn}", value=s["diff"], low=s["low"], high=s["high"], n=s["n"])
-    simpler = [m for m in t.index if t.parameters[m] < dp.parameters.min()]
-    pairs = {(a, b): paired_comparison(units[a], units[b], "mcnemar") for a in simpler for b in dp.index}
-    wins = {k: v for k, v in pairs.items() if v["low"] > 0}
-    (a, b), w = max(pairs.items(), key=lambda kv: kv[1]["low"]) if pairs else (("-", "-"), {"diff": np.nan, "low": np.nan, "high": np.nan, "n": 0})
-    add("more complex is not always better",
-        f"{len(wins)} of {len(pairs)} (simpler, deep) pairs with the simpler model significantly ahead; strongest: {a} − {b} "
-        f"{w['diff']:+.3f} [{w['low']:+.3f}, {w['high']:+.3f}]", statistic=f"full HR@10 {a} − {b}", value=w["diff"], low=w["low"],
-        high=w["high"], n=w["n"], verdict="supported" if wins else "not supported")
-    add("deep models need more data (traditional methods keep their value on small data)",
-        f"{deep} − {traditional} on full HR@10: " + ", ".join(f"{r.difference:+.3f} at {r.fraction:.0%} (seed {r.seed})" for r in trend["points"].itertuples())
-        + f"; slope {trend['slope']:+.4f} per decade of training interactions [{trend['low']:+.4f}, {trend['high']:+.4f}], p = {trend['p']:.2g}",
-        statistic="slope of the difference per decade of training interactions", value=trend["slope"], low=trend["low"], high=trend["high"], n=trend["n"])
-    mean_hits = units.groupby(level="u").mean()
-    knn = "item KNN cosine (top-N)"
-    gap = third_gap(mean_hits[knn], context["item popularity"].reindex(mean_hits.index))
-    add("sample imbalance lowers KNN accuracy",
-        f"{knn}: HR@10 on the most popular third of held-out movies minus the least popular third {gap['diff']:+.3f} "
-        f"[{gap['low']:+.3f}, {gap['high']:+.3f}], Welch p = {gap['p']:.2g}", statistic="full HR@10, most − least popular third",
-        value=gap["diff"], low=gap["low"], high=gap["high"], n=gap["n"])
-    best = t.groupby("family")["full HR@10"].idxmax()
-    rhos = {f: rank_correlation(context["user mainstream"].reindex(mean_hits.index), mean_hits[m]) for f, m in best.items() if mean_hits[m].nunique() > 1}
-    ok = {f: r for f, r in rhos.items() if np.isfinite(r["low"]) and np.isfinite(r["high"])}   # too few hits: no interval, left out
-    skipped = sorted(set(best.index) - set(ok))
-    evidence = ("Spearman ρ of per-user HR@10 with the user's mainstream-ness, best model per family: "
-                + "; ".join(f"{f} {r['rho']:+.3f} [{r['low']:+.3f}, {r['high']:+.3f}]" for f, r in ok.items())
-                + (f"; no interval (too few hits): {', '.join(skipped)}" if skipped else ""))
-    if ok:
-        f0 = min(ok, key=lambda f: ok[f]["low"])
-        v = "supported" if all(r["low"] > 0 for r in ok.values()) else "contradicted" if any(r["high"] < 0 for r in ok.values()) else "inconclusive"
-        add("users with niche preferences get worse recommendations", evidence, statistic=f"weakest family's ρ ({f0})", value=ok[f0]["rho"],
-            low=ok[f0]["low"], high=ok[f0]["high"], n=ok[f0]["n"], verdict=v)
-    else: add("users with niche preferences get worse recommendations", evidence, verdict="not tested")
-    return pd.DataFrame(out)
