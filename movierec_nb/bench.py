@@ -22,7 +22,8 @@ from .tasks import resolve_exported
 
 # %% auto #0
 __all__ = ['BENCHMARKS', 'ON_REQUEST', 'synthetic_dataset', 'bench_data_load', 'bench_splits', 'bench_trainer', 'bench_baselines',
-           'bench_stats', 'bench_zeng_paper', 'bench_reproduce', 'bench_tuning', 'run_benchmarks', 'main']
+           'bench_stats', 'bench_zeng_paper', 'bench_reproduce', 'bench_tuning', 'bench_rnn_cells', 'run_benchmarks',
+           'main']
 
 # %% ../nbs/21_bench.ipynb #1e3dce68
 def _in_child(fn: Callable[..., dict], args: tuple, env: dict[str, str]) -> dict:
@@ -314,11 +315,62 @@ def _epoch_rows(model: str, done: list[Any], secs: pd.Series, max_epochs: int | 
             _row("tuning", f"{model}: trials that trained more than {cap // 3} of {cap} epochs", float(long.sum()), "trials", None),
             _row("tuning", f"{model}: their share of the trials' time", float(100 * secs[long].sum() / secs.sum()) if secs.sum() else 0.0, "%", None)]
 
+# %% ../nbs/21_bench.ipynb #5a7c19e3
+def _rnn_data(dataset: str, seed: int) -> tuple[Any, Any, str]:
+    "`dataset`'s ratings and movies from the data root (None: absent), else a synthetic set of its shape; the label says which."
+    from movierec_nb.core import data_dir
+    from movierec_nb.data import dataset_info, load_movielens, synthetic_frames
+    info, folder = dataset_info(dataset), data_dir() / dataset
+    if (folder / info.files["ratings"]).exists():
+        d = load_movielens(dataset, path=folder, download=False, progress=False)
+        return d.ratings, d.items, dataset
+    f = synthetic_frames(info.n_users, info.n_items, info.n_ratings, fmt=info.fmt, seed=seed, scale=info.rating_scale)
+    return f["ratings"], f["items"], f"synthetic {dataset} shape"
+
+def _rnn_epochs(dataset: str, seed: int, settings: list[tuple[int, int]], epochs: int) -> dict:
+    "In a fresh process on one thread: the liu-survey GRU and LSTM trained `epochs` epochs at each (dim, batch size), the cells alternating; median seconds per epoch after the first, and the encoder's parameters."
+    from dataclasses import replace
+    from movierec_nb.core import fix_threads
+    from movierec_nb.models import liu_survey as liu
+    fix_threads(1)
+    ratings, items, label = _rnn_data(dataset, seed)
+    rank, _ = liu._splits(ratings, 1.0, seed, rating=False)
+    o = replace(liu.LiuSettings(), max_epochs=epochs, patience=epochs, device="cpu")   # no early stop: every run trains `epochs` epochs
+    out = {"label": label, "runs": []}
+    for dim, batch in settings:
+        for cell in ("GRU", "LSTM"):
+            scorer, tr, _ = liu._fit_sequence_model(cell, rank, None, items, o, {"dim": dim, "batch_size": batch}, seed)
+            out["runs"].append({"cell": cell, "dim": dim, "batch": batch, "seed": seed, "s": float(tr.history.time_s.iloc[1:].median()),
+                                "encoder parameters": sum(p.numel() for p in scorer.model.encoder.parameters())})
+    return out
+
+def bench_rnn_cells(dataset: str = "ml-latest-small", # a registry name; the real files under the data root, else a synthetic set of its shape
+                    settings: tuple[tuple[int, int], ...] = ((32, 128), (32, 256), (64, 128), (64, 256)), # (dim, batch size) pairs
+                    seeds: tuple[int, ...] = (0, 1, 2), # one fresh process each: the training seed
+                    epochs: int = 4, # epochs per run (the first is left out of the median)
+                   ) -> list[dict]:
+    "GRU vs LSTM cost at equal settings: the liu-survey sequence model's median seconds per epoch at each (dim, batch size) and their ratio."
+    if epochs < 2: raise ValueError(f"epochs must be >= 2 (the first epoch is left out), got {epochs}")
+    got = [_measure(_rnn_epochs, dataset, s, list(settings), epochs) for s in seeds]
+    runs = pd.DataFrame([r for g in got for r in g["runs"]])
+    med = runs.pivot_table(index=["dim", "batch", "seed"], columns="cell", values="s")
+    rows = []
+    for (dim, batch), m in med.groupby(level=["dim", "batch"]):
+        ratio = m.GRU / m.LSTM
+        rows += [_row("rnn-cells", f"dim {dim}, batch {batch}: GRU s per epoch ({got[0]['label']}, median over {len(seeds)} seeds)", float(m.GRU.median()), "s", None),
+                 _row("rnn-cells", f"dim {dim}, batch {batch}: LSTM s per epoch", float(m.LSTM.median()), "s", None),
+                 _row("rnn-cells", f"dim {dim}, batch {batch}: GRU / LSTM time per epoch (seeds {ratio.min():.2f}-{ratio.max():.2f})", float(ratio.median()), "ratio", None)]
+    enc = runs.drop_duplicates(["cell", "dim"]).pivot_table(index="dim", columns="cell", values="encoder parameters")
+    rows += [_row("rnn-cells", f"dim {d}: encoder parameters GRU / LSTM ({int(e.GRU):,} vs {int(e.LSTM):,})", float(e.GRU / e.LSTM), "ratio", None)
+             for d, e in enc.iterrows()]
+    return rows
+
+
 # %% ../nbs/21_bench.ipynb #26caf02c
 BENCHMARKS: dict[str, Callable[..., list[dict]]] = {"data-load": bench_data_load, "splits": bench_splits,
                                                      "trainer": bench_trainer, "baselines": bench_baselines,
                                                      "zeng-paper": bench_zeng_paper, "stats": bench_stats, "reproduce": bench_reproduce,
-                                                     "tuning": bench_tuning}
+                                                     "tuning": bench_tuning, "rnn-cells": bench_rnn_cells}
 ON_REQUEST = ("reproduce", "tuning")   # not part of a plain `python -m movierec_nb.bench`: they run for an hour or more
 
 def run_benchmarks(names: list[str] | None = None, **kwargs) -> pd.DataFrame:
