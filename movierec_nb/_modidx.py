@@ -128,7 +128,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                    'movierec_nb.bench._in_child': ('bench.html#_in_child', 'movierec_nb/bench.py'),
                                    'movierec_nb.bench._load': ('bench.html#_load', 'movierec_nb/bench.py'),
                                    'movierec_nb.bench._measure': ('bench.html#_measure', 'movierec_nb/bench.py'),
-                                   'movierec_nb.bench._rnn_data': ('bench.html#_rnn_data', 'movierec_nb/bench.py'),
+                                   'movierec_nb.bench._real_or_synthetic': ('bench.html#_real_or_synthetic', 'movierec_nb/bench.py'),
                                    'movierec_nb.bench._rnn_epochs': ('bench.html#_rnn_epochs', 'movierec_nb/bench.py'),
                                    'movierec_nb.bench._row': ('bench.html#_row', 'movierec_nb/bench.py'),
                                    'movierec_nb.bench._tuning_study': ('bench.html#_tuning_study', 'movierec_nb/bench.py'),

@@ -158,21 +158,31 @@ def bench_trainer(n_samples: int = 2_000_000, batch_size: int = 4096, seed: int 
             _row("trainer", "Trainer / bare loop", trainer_best / bare_best, "ratio", 0.9, lower_is_better=False)]
 
 # %% ../nbs/21_bench.ipynb #1f160710
+def _real_or_synthetic(name: str, # the registry release whose files and format are read
+                       folder: str, # the dataset folder under the data root (e.g. ml-1m-partial)
+                       seed: int, # seed of the synthetic stand-in
+                       shape: tuple[int, int, int] | None = None, # (users, movies, ratings) of the stand-in; None: the release's
+                       verify: bool = True, # False reads a partial copy without checksum verification (its warning silenced)
+                      ) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    "Ratings and movies of `folder` under the data root, else a synthetic set of `shape` in `name`'s format; the label says which."
+    import warnings
+    from movierec_nb.core import data_dir
+    from movierec_nb.data import dataset_info, load_movielens, synthetic_frames
+    info, path = dataset_info(name), data_dir() / folder
+    if (path / info.files["ratings"]).exists():
+        with warnings.catch_warnings():
+            if not verify: warnings.simplefilter("ignore")
+            d = load_movielens(name, path=path, verify=verify, download=False, progress=False)
+        return d.ratings, d.items, folder
+    f = synthetic_frames(*(shape or (info.n_users, info.n_items, info.n_ratings)), fmt=info.fmt, seed=seed, scale=info.rating_scale)
+    return f["ratings"], f["items"], f"synthetic {folder} shape"
+
 def bench_baselines(seed: int = 0) -> list[dict]:
     "Fit + full-catalogue scoring time of user/item Pearson k-NN and EASE on ml-1m-partial (or a synthetic stand-in)."
-    import warnings
     import numpy as np
     from movierec_nb.baselines import EASE, NeighborhoodCF
-    from movierec_nb.core import data_dir
-    from movierec_nb.data import load_movielens, synthetic_frames
     from movierec_nb.splits import LeaveOneOut, split
-    folder = data_dir() / "ml-1m-partial"
-    if (folder / "ratings.dat").exists():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ratings, label = load_movielens("ml-1m", path=folder, verify=False).ratings, "ml-1m-partial"
-    else:
-        ratings, label = synthetic_frames(2999, 3615, 487_650, fmt="ml-1m", seed=seed, scale=(1, 5, 1))["ratings"], "synthetic ml-1m-partial shape"
+    ratings, _, label = _real_or_synthetic("ml-1m", "ml-1m-partial", seed, shape=(2999, 3615, 487_650), verify=False)
     s = split(ratings, LeaveOneOut(validation=False))
     users = np.arange(s.n_users)
     rows = []
@@ -316,24 +326,13 @@ def _epoch_rows(model: str, done: list[Any], secs: pd.Series, max_epochs: int | 
             _row("tuning", f"{model}: their share of the trials' time", float(100 * secs[long].sum() / secs.sum()) if secs.sum() else 0.0, "%", None)]
 
 # %% ../nbs/21_bench.ipynb #5a7c19e3
-def _rnn_data(dataset: str, seed: int) -> tuple[Any, Any, str]:
-    "`dataset`'s ratings and movies from the data root (None: absent), else a synthetic set of its shape; the label says which."
-    from movierec_nb.core import data_dir
-    from movierec_nb.data import dataset_info, load_movielens, synthetic_frames
-    info, folder = dataset_info(dataset), data_dir() / dataset
-    if (folder / info.files["ratings"]).exists():
-        d = load_movielens(dataset, path=folder, download=False, progress=False)
-        return d.ratings, d.items, dataset
-    f = synthetic_frames(info.n_users, info.n_items, info.n_ratings, fmt=info.fmt, seed=seed, scale=info.rating_scale)
-    return f["ratings"], f["items"], f"synthetic {dataset} shape"
-
 def _rnn_epochs(dataset: str, seed: int, settings: list[tuple[int, int]], epochs: int) -> dict:
     "In a fresh process on one thread: the liu-survey GRU and LSTM trained `epochs` epochs at each (dim, batch size), the cells alternating; median seconds per epoch after the first, and the encoder's parameters."
     from dataclasses import replace
     from movierec_nb.core import fix_threads
     from movierec_nb.models import liu_survey as liu
     fix_threads(1)
-    ratings, items, label = _rnn_data(dataset, seed)
+    ratings, items, label = _real_or_synthetic(dataset, dataset, seed)
     rank, _ = liu._splits(ratings, 1.0, seed, rating=False)
     o = replace(liu.LiuSettings(), max_epochs=epochs, patience=epochs, device="cpu")   # no early stop: every run trains `epochs` epochs
     out = {"label": label, "runs": []}
