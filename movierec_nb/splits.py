@@ -16,14 +16,15 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .data import MalformedDataError, load_movielens, read_ratings, verify_folder
+from .data import ChecksumError, DatasetNotFoundError, MalformedDataError, load_movielens, read_ratings, verify_folder
 
 # %% auto #0
-__all__ = ['TIE_BREAKS', 'PROTOCOLS', 'PAD', 'ON_DUPLICATE', 'OFFICIAL_FOLDS', 'sample_users', 'binarize', 'IdMap',
-           'LeakageError', 'LeaveOneOut', 'TemporalRatio', 'RandomRatio', 'KFold', 'Split', 'check_split', 'split',
-           'External', 'from_frames', 'NegativeSampler', 'training_pairs', 'Candidates', 'check_candidates',
-           'duplicate_cells', 'sample_candidates', 'candidates_from_ids', 'read_ncf_files', 'write_ncf_files',
-           'read_split_csv', 'load_official_folds', 'next_item_samples', 'sequence_windows', 'eval_histories',
+__all__ = ['TIE_BREAKS', 'PROTOCOLS', 'PAD', 'ON_DUPLICATE', 'OFFICIAL_FOLDS', 'AUTHORS_FILES', 'AUTHORS_ITEMS', 'AUTHORS_URL',
+           'ENV_NCF_DIR', 'sample_users', 'binarize', 'IdMap', 'LeakageError', 'LeaveOneOut', 'TemporalRatio',
+           'RandomRatio', 'KFold', 'Split', 'check_split', 'split', 'External', 'from_frames', 'NegativeSampler',
+           'training_pairs', 'Candidates', 'check_candidates', 'duplicate_cells', 'sample_candidates',
+           'candidates_from_ids', 'read_ncf_files', 'write_ncf_files', 'read_split_csv', 'load_official_folds',
+           'authors_folder', 'AuthorsSplit', 'authors_split', 'next_item_samples', 'sequence_windows', 'eval_histories',
            'check_history_leakage']
 
 # %% ../nbs/02_splits.ipynb #cf9673b8
@@ -525,14 +526,8 @@ def _ncf_ratings(path: Path) -> pd.DataFrame:
     m = _number_block(_read_fields(path), path, 4, "fields (user, item, rating, timestamp)", [0, 1, 3])
     return pd.DataFrame({"user_id": m[:, 0], "item_id": m[:, 1], "rating": m[:, 2], "timestamp": m[:, 3]}).astype({"user_id": "int64", "item_id": "int64", "timestamp": "int64"})
 
-def read_ncf_files(prefix: str | os.PathLike, # e.g. Data/ml-1m for ml-1m.train.rating, ml-1m.test.rating, ml-1m.test.negative
-                   on_duplicate: str = "raise", # a test item among its own negatives (or any repeat): raise, drop or warn
-                  ) -> tuple[Split, Candidates]:
-    "The NCF authors' leave-one-out split and its candidate file: a `Split` and its `Candidates` (held-out item first)."
-    prefix = Path(prefix)
-    train = _ncf_ratings(prefix.with_name(prefix.name + ".train.rating"))
-    test = _ncf_ratings(prefix.with_name(prefix.name + ".test.rating"))
-    negpath = prefix.with_name(prefix.name + ".test.negative")
+def _ncf_negatives(negpath: Path, test: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    "The leading (user,item) pairs and the negatives of an NCF `.test.negative` file, checked line by line against `test`."
     rows = _read_fields(negpath)
     if len(rows) != len(test): raise ValueError(f"{negpath}: {len(rows)} line(s), but the test file has {len(test)} row(s)")
     head = [r[0].strip().strip("()").split(",") for r in rows]
@@ -541,7 +536,16 @@ def read_ncf_files(prefix: str | os.PathLike, # e.g. Data/ml-1m for ml-1m.train.
         k = int(np.flatnonzero(bad)[0])
         raise ValueError(f"{negpath}: line {k + 1}: ({pair[k, 0]},{pair[k, 1]}) is not test row {k + 1} "
                          f"({test.user_id.iat[k]},{test.item_id.iat[k]})")
-    neg = _number_block([r[1:] for r in rows], negpath, None, "negatives").astype(np.int64)
+    return pair, _number_block([r[1:] for r in rows], negpath, None, "negatives").astype(np.int64)
+
+def read_ncf_files(prefix: str | os.PathLike, # e.g. Data/ml-1m for ml-1m.train.rating, ml-1m.test.rating, ml-1m.test.negative
+                   on_duplicate: str = "raise", # a test item among its own negatives (or any repeat): raise, drop or warn
+                  ) -> tuple[Split, Candidates]:
+    "The NCF authors' leave-one-out split and its candidate file: a `Split` and its `Candidates` (held-out item first)."
+    prefix = Path(prefix)
+    train = _ncf_ratings(prefix.with_name(prefix.name + ".train.rating"))
+    test = _ncf_ratings(prefix.with_name(prefix.name + ".test.rating"))
+    pair, neg = _ncf_negatives(prefix.with_name(prefix.name + ".test.negative"), test)
     s = from_frames(train, test, catalogue=np.unique(neg), source=f"NCF files {prefix.name}.*")
     return s, candidates_from_ids(s, pair[:, 0], np.column_stack([pair[:, 1], neg]), f"{prefix.name}.test.negative", on_duplicate)
 
@@ -610,6 +614,130 @@ def load_official_folds(name: str = "ml-100k", # the release that ships folds (o
     if len(np.unique(np.concatenate([tests[k] for k in cv]))) != len(whole):
         raise MalformedDataError(f"{folder}: the test sets of {', '.join(cv)} do not partition the ratings")
     return out
+
+# %% ../nbs/02_splits.ipynb #047b4ab2
+import hashlib
+
+AUTHORS_FILES = {"ml-1m": {"ml-1m.test.rating": "231ae11eb060b643a8c58c063cd17ffc743b54f569afb073d1abb6cf126b88b5",
+                           "ml-1m.test.negative": "127853228a76b7d21c0481e8ef8d00dd009cd5c88670dbdd9e9debfdb9f93de4"}}
+AUTHORS_ITEMS = {"ml-1m": 3706}      # items in the authors' files: every movie rated in ML-1M
+AUTHORS_URL = "https://raw.githubusercontent.com/hexiangnan/neural_collaborative_filtering/4aab159e81c44b062c091bdaed0ab54ac632371f/Data/"
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""): h.update(block)
+    return h.hexdigest()
+
+def _check_authors_files(folder: Path, name: str, verify: bool) -> list[dict[str, str]]:
+    "Each file of `AUTHORS_FILES[name]` in `folder`, with its SHA-256 and status; a missing file or (if `verify`) a mismatch stops."
+    out = []
+    for fname, want in AUTHORS_FILES[name].items():
+        p = folder / fname
+        if not p.is_file():
+            raise DatasetNotFoundError(f"{p} does not exist: He et al.'s test files are {', '.join(AUTHORS_FILES[name])} "
+                                       f"from their repository ({AUTHORS_URL}); put them in one folder and name it")
+        got = _sha256(p)
+        if got != want and verify:
+            raise ChecksumError(f"{p}: checksum mismatch\n  expected sha256 {want}\n  actual   sha256 {got}\n"
+                                "It is not the authors' file; pass verify=False to use it anyway (recorded).")
+        out.append({"file": fname, "sha256": got, "status": "verified" if got == want else "mismatch"})
+    return out
+
+# %% ../nbs/02_splits.ipynb #b0abd641
+ENV_NCF_DIR = "MOVIEREC_NCF_DIR"
+
+def authors_folder(folder: str | os.PathLike | None = None, # the folder itself (None: $MOVIEREC_NCF_DIR, then <data root>/ncf)
+                   data_dir: str | os.PathLike | None = None, # the data root, as in `load_movielens`
+                   name: str = "ml-1m", # which of `AUTHORS_FILES`
+                   download: bool = True, # fetch missing files from the authors' repository (checksums verified)
+                  ) -> Path:
+    "The folder holding He et al.'s test files for `name`, downloaded into `<data root>/ncf` when missing and `download` is set."
+    from movierec_nb.core import data_dir as resolve_data_dir
+    if name not in AUTHORS_FILES: raise ValueError(f"no authors' files registered for {name!r}; known: {', '.join(AUTHORS_FILES)}")
+    if folder not in (None, ""): return Path(folder).expanduser().resolve()
+    if os.environ.get(ENV_NCF_DIR): return Path(os.environ[ENV_NCF_DIR]).expanduser().resolve()
+    target = resolve_data_dir(data_dir) / "ncf"
+    missing = [f for f in AUTHORS_FILES[name] if not (target / f).is_file()]
+    if not missing: return target
+    if not download:
+        raise DatasetNotFoundError(f"He et al.'s {', '.join(missing)} not found in {target} (nor ${ENV_NCF_DIR} set); "
+                                   f"download them from {AUTHORS_URL} into that folder, or pass download=True")
+    import pooch
+    target.mkdir(parents=True, exist_ok=True)
+    for f in missing:
+        try: pooch.retrieve(AUTHORS_URL + f, known_hash=f"sha256:{AUTHORS_FILES[name][f]}", fname=f, path=target, progressbar=False)
+        except ValueError as e: raise ChecksumError(f"{AUTHORS_URL + f} failed its checksum: {e}") from e
+        except Exception as e:
+            raise DatasetNotFoundError(f"could not download {AUTHORS_URL + f} ({type(e).__name__}: {e}); without network, put the "
+                                       f"authors' files in {target} or set ${ENV_NCF_DIR}") from e
+    return target
+
+# %% ../nbs/02_splits.ipynb #33e72421
+def _ncf_ids(ratings: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    "Ratings in the authors' IDs (user − 1; items numbered by first appearance in file order), and NCF item → MovieID."
+    codes, movies = pd.factorize(ratings["item_id"].to_numpy())
+    return pd.DataFrame({"user_id": ratings["user_id"].to_numpy().astype(np.int64) - 1, "item_id": codes.astype(np.int64),
+                         "rating": np.float32(1.0), "timestamp": ratings["timestamp"].to_numpy().astype(np.int64)}), np.asarray(movies)
+
+# %% ../nbs/02_splits.ipynb #53643428
+@dataclass(frozen=True)
+class AuthorsSplit:
+    "He et al.'s split on the users present: the `Split` (the authors' catalogue), their candidate rows, and what was checked."
+    split: Split
+    candidates: Candidates
+    users: str               # which users: all of the file's, or those the ratings hold
+    movie_ids: np.ndarray    # authors' item ID -> MovieID (-1 where the ratings given never name the item)
+    unrated: np.ndarray      # authors' item IDs that no training row holds (rated only by users who are not here)
+    files: list[dict[str, str]]
+
+    def rated_only(self) -> Split:
+        "The same train and test rows with the catalogue cut to the items the ratings hold (`unrated` removed)."
+        cols = ["user_id", "item_id", "rating", "timestamp"]
+        return from_frames(self.split.train[cols], self.split.test[cols], source=self.split.protocol.source + ", rated items only")
+
+def authors_split(ratings: pd.DataFrame, # ML-1M ratings in `ratings.dat`'s order (canonical columns), all users or a prefix of them
+                  folder: str | os.PathLike, # the folder holding the authors' test files
+                  name: str = "ml-1m", # which of `AUTHORS_FILES`
+                  verify: bool = True, # check the files' SHA-256 (False: record a mismatch and go on)
+                  on_duplicate: str = "drop", # a test item among its own negatives: drop (scored once, as theirs), warn or raise
+                 ) -> AuthorsSplit:
+    "He et al.'s leave-one-out split and candidates on the users of `ratings`: every test row checked against the ratings."
+    if name not in AUTHORS_FILES: raise ValueError(f"no authors' files registered for {name!r}; known: {', '.join(AUTHORS_FILES)}")
+    folder = Path(folder)
+    files = _check_authors_files(folder, name, verify)
+    test_path = folder / f"{name}.test.rating"
+    test = _ncf_ratings(test_path)
+    pair, neg = _ncf_negatives(folder / f"{name}.test.negative", test)
+    ours, movies = _ncf_ids(ratings)
+    return _authors_split(ours, movies, test, pair, neg, test_path, name, files, on_duplicate)
+
+# %% ../nbs/02_splits.ipynb #7f96c59e
+def _authors_split(ours: pd.DataFrame, movies: np.ndarray, test: pd.DataFrame, pair: np.ndarray, neg: np.ndarray,
+                   test_path: Path, name: str, files: list[dict[str, str]], on_duplicate: str) -> AuthorsSplit:
+    "The checks and the split of `authors_split`, on ratings already in the authors' IDs."
+    present = np.unique(ours["user_id"].to_numpy())
+    if len(missing := np.setdiff1d(present, test["user_id"].to_numpy())):
+        raise MalformedDataError(f"{test_path}: {len(missing)} user(s) of the ratings have no test row (first: UserID {missing[0] + 1}); "
+                                 "are these ML-1M ratings?")
+    keep = np.isin(test["user_id"].to_numpy(), present)
+    t = test[keep].reset_index(drop=True)
+    found = t.merge(ours.reset_index(), on=["user_id", "item_id"], how="left", suffixes=("", "_r"))
+    if len(found) != len(t): raise MalformedDataError("the ratings hold some (user, movie) pair twice; ML-1M holds each once")
+    if (bad := (found["timestamp_r"] != found["timestamp"]).to_numpy()).any():   # NaN (no such row) compares unequal
+        k = int(np.flatnonzero(bad)[0]); line = int(np.flatnonzero(keep)[k]) + 1
+        raise MalformedDataError(f"{test_path}: line {line}: (user {t.user_id.iat[k]}, item {t.item_id.iat[k]}, timestamp {t.timestamp.iat[k]}) "
+                                 "is not a row of the ratings under the authors' ID rule (user = UserID − 1, items numbered by first "
+                                 "appearance in ratings.dat); are the ratings in their file order?")
+    train = ours.drop(index=found["index"].to_numpy().astype(np.int64))
+    n_items = AUTHORS_ITEMS[name]
+    if (big := max(int(neg.max()), int(ours["item_id"].max()))) >= n_items:
+        raise MalformedDataError(f"item ID {big} is beyond the {n_items:,} items of {name}'s files")
+    who = f"all {len(present):,} users" if keep.all() else f"the {len(present):,} users present (of the files' {len(test):,})"
+    s = from_frames(train, t.assign(rating=np.float32(1.0)), catalogue=np.arange(n_items), source=f"He et al.'s {name} test files, {who}")
+    cand = candidates_from_ids(s, pair[keep, 0], np.column_stack([pair[keep, 1], neg[keep]]), f"{name}.test.negative", on_duplicate)
+    movie_ids = np.full(n_items, -1, np.int64); movie_ids[:len(movies)] = movies
+    return AuthorsSplit(s, cand, who, movie_ids, np.setdiff1d(np.arange(n_items), ours["item_id"].to_numpy()), files)
 
 # %% ../nbs/02_splits.ipynb #772bc0b6
 def _ordered(df: pd.DataFrame) -> pd.DataFrame:

@@ -13,6 +13,7 @@ settings.load_profile("movierec")
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data" / "movielens"
+SHARED_NCF = ROOT.parent / "shared" / "data" / "ncf"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -40,6 +41,16 @@ def real_root() -> Path:
         pytest.skip("real MovieLens data not found: set MOVIEREC_DATA_DIR or place ../shared/data/movielens "
                     "beside the repository (ml-100k, ml-latest-small, ml-1m-partial)")
     return root
+
+
+@pytest.fixture(scope="session")
+def ncf_dir() -> Path:
+    "Folder of He et al.'s ML-1M test files ($MOVIEREC_NCF_DIR or ../shared/data/ncf); skips when absent."
+    for cand in (os.environ.get("MOVIEREC_NCF_DIR"), SHARED_NCF):
+        if cand and (Path(cand) / "ml-1m.test.negative").is_file():
+            return Path(cand)
+    pytest.skip("He et al.'s test files not found: set MOVIEREC_NCF_DIR or place ../shared/data/ncf beside the repository "
+                "(ml-1m.test.rating, ml-1m.test.negative)")
 
 
 @pytest.fixture(scope="session")

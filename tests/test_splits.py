@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -168,3 +169,44 @@ def test_candidate_edges_are_loud(bad, match):
     s = split(binarize(synthetic_frames(40, 300, 1500, fmt="ml-100k", seed=0, scale=(1, 5, 1))["ratings"]), LeaveOneOut())
     with pytest.raises(ValueError, match=match):
         bad(s, sample_candidates(s, 20))
+
+
+def test_authors_split_on_the_real_files(real_root, ncf_dir):
+    "He et al.'s files on ml-1m-partial: the counts PROVENANCE.md gives (2,999 users, 3,706 items, 91 never rated here, 77 repeats)."
+    from movierec_nb.data import load_movielens
+    from movierec_nb.splits import PAD, authors_split
+    data = load_movielens("ml-1m", real_root, path="ml-1m-partial", verify=False, download=False)
+    a = authors_split(data.ratings, ncf_dir)
+    assert [f["status"] for f in a.files] == ["verified", "verified"]
+    assert a.users == "the 2,999 users present (of the files' 6,040)"
+    assert (a.split.n_users, a.split.n_items, len(a.split.test)) == (2999, 3706, 2999)
+    assert len(a.split.train) == len(data.ratings) - 2999
+    assert len(a.unrated) == 91 and a.rated_only().n_items == 3615
+    assert int((a.candidates.items == PAD).sum()) == 77          # test items listed again among their own negatives, scored once
+    assert a.movie_ids[0] == 1193 and (a.movie_ids[3615:] == -1).all()   # the first row of ratings.dat is MovieID 1193
+
+
+def test_authors_folder_downloads_with_checksums(tmp_path, monkeypatch, ncf_dir):
+    "With no folder given, the files are fetched into <data root>/ncf, each against its SHA-256; a bad copy stops the run."
+    import shutil
+
+    import pooch
+
+    from movierec_nb.data import ChecksumError
+    from movierec_nb.splits import AUTHORS_FILES, AUTHORS_URL, authors_folder
+    monkeypatch.delenv("MOVIEREC_NCF_DIR", raising=False)
+    asked = []
+
+    def fake_retrieve(url, known_hash, fname, path, progressbar):
+        asked.append(url)
+        shutil.copy(ncf_dir / fname, Path(path) / fname)
+        if known_hash != "sha256:" + pooch.file_hash(str(Path(path) / fname)): raise ValueError("hash mismatch")
+        return str(Path(path) / fname)
+
+    monkeypatch.setattr(pooch, "retrieve", fake_retrieve)
+    got = authors_folder(data_dir=tmp_path)
+    assert got == tmp_path / "ncf" and asked == [AUTHORS_URL + f for f in AUTHORS_FILES["ml-1m"]]
+    assert authors_folder(data_dir=tmp_path) == got and len(asked) == 2       # present now: nothing fetched again
+    monkeypatch.setitem(AUTHORS_FILES, "ml-1m", {"ml-1m.test.rating": "0" * 64})
+    with pytest.raises(ChecksumError, match="ml-1m.test.rating failed its checksum"):
+        authors_folder(data_dir=tmp_path / "other")
