@@ -37,7 +37,7 @@ $(STAMP): $(DEPS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX) --extra-index-url https://pypi.org/simple) "$(TORCH)"
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -e ".[dev,reference]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (movierec_nb)" >/dev/null
 	touch $(STAMP)
 

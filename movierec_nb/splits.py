@@ -686,6 +686,7 @@ class AuthorsSplit:
     "He et al.'s split on the users present: the `Split` (the authors' catalogue), their candidate rows, and what was checked."
     split: Split
     candidates: Candidates
+    negatives: np.ndarray    # the negative file's rows as item indices, repeats kept (the authors' `testNegatives`)
     users: str               # which users: all of the file's, or those the ratings hold
     movie_ids: np.ndarray    # authors' item ID -> MovieID (-1 where the ratings given never name the item)
     unrated: np.ndarray      # authors' item IDs that no training row holds (rated only by users who are not here)
@@ -737,7 +738,7 @@ def _authors_split(ours: pd.DataFrame, movies: np.ndarray, test: pd.DataFrame, p
     s = from_frames(train, t.assign(rating=np.float32(1.0)), catalogue=np.arange(n_items), source=f"He et al.'s {name} test files, {who}")
     cand = candidates_from_ids(s, pair[keep, 0], np.column_stack([pair[keep, 1], neg[keep]]), f"{name}.test.negative", on_duplicate)
     movie_ids = np.full(n_items, -1, np.int64); movie_ids[:len(movies)] = movies
-    return AuthorsSplit(s, cand, who, movie_ids, np.setdiff1d(np.arange(n_items), ours["item_id"].to_numpy()), files)
+    return AuthorsSplit(s, cand, s.idmap.item_index(neg[keep]), who, movie_ids, np.setdiff1d(np.arange(n_items), ours["item_id"].to_numpy()), files)
 
 # %% ../nbs/02_splits.ipynb #772bc0b6
 def _ordered(df: pd.DataFrame) -> pd.DataFrame:
