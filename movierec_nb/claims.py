@@ -13,8 +13,8 @@ import pandas as pd
 from .report import ClaimRow, Finding
 
 # %% auto #0
-__all__ = ['PAPERS', 'CONTROLS', 'NUMERIC_RULE', 'CLAIMS', 'MARGINS', 'Claim', 'claims_for', 'Margin', 'margin_for',
-           'equivalence_verdict', 'verdict', 'direction_verdict', 'finding', 'claims_table']
+__all__ = ['PAPERS', 'CONTROLS', 'NUMERIC_RULE', 'CLAIMS', 'MARGINS', 'NOT_PAPER_DATA', 'Claim', 'claims_for', 'Margin',
+           'margin_for', 'equivalence_verdict', 'verdict', 'direction_verdict', 'finding', 'claims_table']
 
 # %% ../nbs/07_claims.ipynb #290ce334
 @dataclass(frozen=True)
@@ -150,7 +150,7 @@ MARGINS: tuple[Margin, ...] = tuple(
     Margin("ncf-control", f"our {m} − the authors' code's {m} (same files, users and candidates)", "HR@10", 0.03,
            "He et al.'s ml-1m test files on the users present; 3 training seeds of ours", _CONTROL_WHY,
            "2026-12-07, before any run of the authors' code on their files")
-    for m in ("NeuMF", "MLP"))
+    for m in ("NeuMF", "MLP", "GMF", "NeuMF (pretrained)"))
 
 def margin_for(paper: str, comparison: str) -> Margin:
     "The registered margin of `paper` whose comparison starts with `comparison` (a `ValueError` lists them otherwise)."
@@ -203,21 +203,29 @@ def finding(paper: str, # a key of `PAPERS`
     return Finding(c.metric, rule or c.rule, v, evidence, statistic, float(value), float(low), float(high), int(n))
 
 # %% ../nbs/07_claims.ipynb #c7fcfd9b
+NOT_PAPER_DATA = "not tested on the paper's data"
+
+def _decide(c: Claim, low: float, high: float, paper_data: bool) -> str:
+    v = verdict(c.value, low, high, c.tolerance)
+    return NOT_PAPER_DATA if v != "not measured" and not paper_data else v
+
 def claims_table(paper: str, # a key of `PAPERS`
                  measured: dict[tuple[str, str] | str, dict[str, float]], # metric (or (model, metric)) -> mean, low, high, n, sd
                  reasons: dict[str, str], # metric, model or '*' -> the explanation printed beside the verdict
                  ours_dataset: str, # what we ran on (dataset, users, seeds)
                  ours_protocol: str, # how we measured
+                 paper_data: bool = True, # False: not the paper's data (a substitute, or part of it): no row is decided
                 ) -> pd.DataFrame:
     """One row (a `report.ClaimRow`) per numeric claim of `paper`: claimed value, ours with its interval, difference, datasets, protocols, verdict, reason.
 
     `measured` maps a metric (or a (model, metric) pair) to our estimate (`stats.interval`'s dict, plus `sd` over seeds);
-    `reasons` maps a metric or model to the explanation printed beside the verdict ('*' applies to every row)."""
+    `reasons` maps a metric or model to the explanation printed beside the verdict ('*' applies to every row). With `paper_data`
+    False every measured row reads 'not tested on the paper's data': the number stands beside the claim, undecided."""
     rows, nan = [], float("nan")
     for c in claims_for(paper):
         e = measured.get((c.model, c.metric), measured.get(c.metric, {}))
         mean, low, high = (float(e.get(k, nan)) for k in ("mean", "low", "high"))
         why = "; ".join(x for x in (reasons.get(c.metric), reasons.get(c.model), reasons.get("*")) if x)
         rows.append(ClaimRow(c.model, c.metric, c.value, mean, float(e.get("sd", nan)), mean - c.value, c.dataset, ours_dataset,
-                             c.protocol, ours_protocol, verdict(c.value, low, high, c.tolerance), why, low, high, int(e.get("n", 0))))
+                             c.protocol, ours_protocol, _decide(c, low, high, paper_data), why, low, high, int(e.get("n", 0))))
     return pd.DataFrame([asdict(r) for r in rows])

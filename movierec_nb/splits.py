@@ -24,8 +24,8 @@ __all__ = ['TIE_BREAKS', 'PROTOCOLS', 'PAD', 'ON_DUPLICATE', 'OFFICIAL_FOLDS', '
            'RandomRatio', 'KFold', 'Split', 'check_split', 'split', 'External', 'from_frames', 'NegativeSampler',
            'training_pairs', 'Candidates', 'check_candidates', 'duplicate_cells', 'sample_candidates',
            'candidates_from_ids', 'read_ncf_files', 'write_ncf_files', 'read_split_csv', 'load_official_folds',
-           'authors_folder', 'AuthorsSplit', 'authors_split', 'next_item_samples', 'sequence_windows', 'eval_histories',
-           'check_history_leakage']
+           'authors_folder', 'AuthorsSplit', 'authors_split', 'write_authors_files', 'next_item_samples',
+           'sequence_windows', 'eval_histories', 'check_history_leakage']
 
 # %% ../nbs/02_splits.ipynb #cf9673b8
 def sample_users(ratings: pd.DataFrame, # canonical ratings
@@ -641,7 +641,8 @@ def _check_authors_files(folder: Path, name: str, verify: bool) -> list[dict[str
         if got != want and verify:
             raise ChecksumError(f"{p}: checksum mismatch\n  expected sha256 {want}\n  actual   sha256 {got}\n"
                                 "It is not the authors' file; pass verify=False to use it anyway (recorded).")
-        out.append({"file": fname, "sha256": got, "status": "verified" if got == want else "mismatch"})
+        out.append({"file": fname, "role": "test rows" if fname.endswith(".rating") else "test candidates", "bytes": p.stat().st_size,
+                    "sha256": got, "expected": f"sha256:{want}", "status": "verified" if got == want else "mismatch"})
     return out
 
 # %% ../nbs/02_splits.ipynb #b0abd641
@@ -739,6 +740,27 @@ def _authors_split(ours: pd.DataFrame, movies: np.ndarray, test: pd.DataFrame, p
     cand = candidates_from_ids(s, pair[keep, 0], np.column_stack([pair[keep, 1], neg[keep]]), f"{name}.test.negative", on_duplicate)
     movie_ids = np.full(n_items, -1, np.int64); movie_ids[:len(movies)] = movies
     return AuthorsSplit(s, cand, s.idmap.item_index(neg[keep]), who, movie_ids, np.setdiff1d(np.arange(n_items), ours["item_id"].to_numpy()), files)
+
+# %% ../nbs/02_splits.ipynb #94ad9adc
+def write_authors_files(ratings: pd.DataFrame, # canonical ratings in file order
+                        folder: str | os.PathLike, # where the two files go (created)
+                        n_negatives: int = 99, # sampled negatives per test row
+                        seed: int = 0, # seed of the draw
+                        name: str = "ml-1m", # the files' prefix
+                        n_items: int | None = None, # the catalogue size (None: the items the ratings name)
+                       ) -> Path:
+    "Write `<name>.test.rating` and `<name>.test.negative` for `ratings` by the authors' rule; returns the folder."
+    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
+    ids, _ = _ncf_ids(ratings)
+    test = ids.sort_values(["user_id", "timestamp"], kind="stable").groupby("user_id").tail(1)
+    s = from_frames(ids.drop(index=test.index), test, catalogue=np.arange(n_items or int(ids.item_id.max()) + 1))
+    c = sample_candidates(s, n_negatives, seed)
+    test.assign(rating=ratings.loc[test.index, "rating"].to_numpy()).to_csv(folder / f"{name}.test.rating", sep="\t", header=False,
+                                                                            index=False, float_format="%g")
+    neg = s.idmap.item_ids(c.items[:, 1:])
+    lines = [f"({u},{i})\t" + "\t".join(map(str, row)) for u, i, row in zip(test.user_id, test.item_id, neg)]
+    (folder / f"{name}.test.negative").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder
 
 # %% ../nbs/02_splits.ipynb #772bc0b6
 def _ordered(df: pd.DataFrame) -> pd.DataFrame:

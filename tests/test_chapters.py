@@ -195,22 +195,31 @@ def test_liu_survey_chapter_report_on_synthetic_data(tmp_path, no_summary):
 
 
 def test_ncf_control_chapter_report_on_synthetic_data(tmp_path, no_summary):
-    "The positive control: four networks and the baselines on one split, the published numbers beside, every claim with an interval."
+    """The positive control on files in the authors' format: our networks, the authors' code (Keras 3) and the baselines on the same
+    candidates, the decision by the registered margin, the attribution, and the published numbers beside, undecided off their data."""
     assert R.main(["--profile", "test", "--chapter", "ncf-control", "--reports", str(tmp_path), "--device", "cpu"]) == 0
     r = Report.load(tmp_path / "ncf-control" / "synthetic-test.metrics.json")
     table = r.table("table")
-    assert list(table.index) == ["GMF", "MLP", "NeuMF", "NeuMF (pretrained)", "NeuMF (pretrained, SGD)", "popularity", "ease"]
+    assert list(table.index) == ["GMF", "MLP", "NeuMF", "NeuMF (pretrained)", "NeuMF (pretrained, SGD)", "popularity", "ease",
+                                 "NeuMF · authors' code"]
     assert ((table["HR@10 low"] <= table["HR@10"]) & (table["HR@10"] <= table["HR@10 high"])).all()
-    # the last epoch of each network's test curve is the number the table reports
+    # the last epoch of each network's test curve, ours and the reference's, is the number the table reports
     for name, h in r.results["histories"]["seed 0"].items():
         assert h["test_HR@10"][-1] == pytest.approx(table.loc[name, "HR@10"]) and len(h["epoch"]) == 2
+    decision = r.table("decision")
+    assert list(decision.index) == ["NeuMF"] and decision.loc["NeuMF", "margin"] == 0.03
+    assert decision.loc["NeuMF", "difference"] == pytest.approx(table.loc["NeuMF", "HR@10"] - table.loc["NeuMF · authors' code", "HR@10"])
+    assert r.results["control"].startswith(("passes", "fails", "is inconclusive"))
     assert table.loc["NeuMF (pretrained, SGD)", "He et al. 2017 HR@10"] == 0.726 and table.loc["ease", "Dacrema et al. 2019 HR@10"] == 0.7192
     assert [(c.model, c.metric) for c in r.claims] == [(c.model, c.metric) for c in claims_for("ncf-control")]
     measured = [c for c in r.claims if c.model in table.index]
     assert measured and all(c.low <= c.ours <= c.high and c.n == r.results["split"]["users"] for c in measured)
+    assert all(c.verdict == "not tested on the paper's data" for c in measured)          # synthetic stand-ins of the authors' files
     assert all(c.verdict == "not measured" for c in r.claims if c.model not in table.index)   # the test profile has no iALS etc.
-    assert r.results["control"].startswith("not applicable")   # the 0.70 criterion is ML-1M's
-    assert {row["versus"] for row in r.results["comparisons"]} == set(table.index) - {"NeuMF (pretrained, SGD)"}
-    for fig in ("training", "control"):
-        assert (tmp_path / "ncf-control" / "figures" / f"synthetic-test-{fig}.png").exists()
+    att = r.table("attribution")
+    for model, g in att.groupby("model"):   # five settings, each one factor from the last; the steps add up to the whole move
+        assert len(g) == 5 and g["step"].iloc[1:].sum() == pytest.approx(g["HR@10"].iloc[-1] - g["HR@10"].iloc[0])
+    assert {row["versus"] for row in r.results["comparisons"]} == set(table.index) - {"NeuMF"}
+    for fig in ("training", "control", "attribution"):
+        assert (tmp_path / "ncf-control" / "figures" / f"synthetic-test-{fig}.png").stat().st_size > 10_000
     assert_clean_report(tmp_path / "ncf-control" / "synthetic-test.ipynb", "ncf-control")

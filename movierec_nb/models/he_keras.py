@@ -17,7 +17,7 @@ from ..splits import PAD, Candidates, Split, duplicate_cells
 
 # %% auto #0
 __all__ = ['keras_module', 'get_model', 'load_pretrain_model', 'get_train_instances', 'test_rows', 'evaluate_model',
-           'fit_reference']
+           'fit_reference', 'reference_run']
 
 # %% ../../nbs/15a_ncf_reference.ipynb #5523b560
 def keras_module() -> Any:
@@ -160,3 +160,18 @@ def fit_reference(kind: str, # GMF, MLP or NeuMF
     return {"kind": kind, "seed": seed, "history": history, "per_user": values, "per_user_best": best,
             "best_epoch": int(history.loc[history["HR@10"].idxmax(), "epoch"]), "weights": model.get_weights(),
             "keras": keras.__version__, "backend": keras.backend.backend()}
+
+# %% ../../nbs/15a_ncf_reference.ipynb #463d52ce
+def reference_run(s: Split, # the split
+                  test: tuple[np.ndarray, np.ndarray, np.ndarray], # users, held-out items, negatives
+                  kind: str, # GMF, MLP, NeuMF or NeuMF (pretrained)
+                  seed: int = 0,
+                  **settings: Any, # fit_reference's epochs, batch_size, lr, num_negatives, factors, layers
+                 ) -> dict[str, Any]:
+    "One run of the authors' code as a cacheable task: `fit_reference`'s result without the weights."
+    if kind == "NeuMF (pretrained)":
+        pre = {k: fit_reference(k, s, test, seed, **settings)["weights"] for k in ("GMF", "MLP")}
+        out = fit_reference("NeuMF", s, test, seed, pretrained=pre, **settings)
+    else:
+        out = fit_reference(kind, s, test, seed, **settings)
+    return {**{k: v for k, v in out.items() if k != "weights"}, "kind": kind}
