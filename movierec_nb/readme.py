@@ -12,21 +12,26 @@ from pathlib import Path
 from .reproduce import REPO
 
 # %% auto #0
-__all__ = ['RESULTS_MARKER', 'render_readme']
+__all__ = ['RESULTS_MARKER', 'CONTROL_MARKER', 'render_readme']
 
 # %% ../nbs/22_readme.ipynb #1fd54e19
 RESULTS_MARKER = "<!-- results table: generated from reports/ -->"
+CONTROL_MARKER = "<!-- positive control: generated from reports/ -->"
 
 def render_readme(index: str | os.PathLike | None = None, # the front-page notebook (default: nbs/index.ipynb)
                   reports: str | os.PathLike | None = None, # the reports whose claims fill the results table (default: reports/)
                  ) -> str:
-    "The README text: the markdown cells of the front page, in order, with the results table in place of `RESULTS_MARKER`."
+    "The README text: the front page's markdown cells, with the results table and the control's lines in place of their markers."
     import nbformat
     nb = nbformat.read(Path(index) if index else REPO / "nbs" / "index.ipynb", as_version=4)
     body = "\n\n".join(c.source.strip() for c in nb.cells if c.cell_type == "markdown")
     if RESULTS_MARKER in body:
         from movierec_nb.summary import collect_claims, compact_table
         body = body.replace(RESULTS_MARKER, compact_table(collect_claims(Path(reports) if reports else REPO / "reports", "quick")))
+    if CONTROL_MARKER in body:
+        from movierec_nb.summary import collect_controls, control_markdown
+        lines = control_markdown(collect_controls(Path(reports) if reports else REPO / "reports", "quick"), brief=True, base="reports/")
+        body = body.replace(CONTROL_MARKER, "\n".join(lines) or "No control report is committed.")
     return "<!-- Generated from nbs/index.ipynb by `python -m movierec_nb.readme`; edit the notebook. -->\n\n" + body + "\n"
 
 # %% ../nbs/22_readme.ipynb #37afa85d

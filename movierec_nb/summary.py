@@ -17,8 +17,8 @@ from .report import Report
 # %% auto #0
 __all__ = ['TREND_CLAIM', 'PAPER_COLORS', 'LOWER_IS_BETTER', 'report_files', 'summary_inputs', 'collect_claims', 'collect_trends',
            'dataset_slopes', 'pooled_trend', 'reports_table', 'collect_gaps', 'compact_table', 'verdict_counts',
-           'gaps_markdown', 'trend_markdown', 'summary_markdown', 'plot_overview', 'plot_trends', 'summary_path',
-           'write_summary']
+           'gaps_markdown', 'trend_markdown', 'summary_markdown', 'collect_controls', 'control_markdown',
+           'plot_overview', 'plot_trends', 'summary_path', 'write_summary']
 
 # %% ../nbs/08_summary.ipynb #881e1eac
 def report_files(reports: str | Path, profile: str) -> list[Path]:
@@ -207,6 +207,7 @@ def trend_markdown(points: pd.DataFrame, # `collect_trends`
 def summary_markdown(claims: pd.DataFrame, profile: str, figure: str | None = None, reports: pd.DataFrame | None = None,
                      gaps: tuple[pd.DataFrame, dict[str, str]] | None = None,
                      trends: tuple[pd.DataFrame, str | None] | None = None, # (`collect_trends`, its figure's path)
+                     controls: list[dict[str, Any]] | None = None, # `collect_controls`
                     ) -> str:
     "The text of SUMMARY.md: the verdict rule, verdict counts per paper, the overview figure, the reports, the NCF gap attributions, a full table per paper."
     from movierec_nb.claims import NUMERIC_RULE
@@ -223,6 +224,7 @@ def summary_markdown(claims: pd.DataFrame, profile: str, figure: str | None = No
     if reports is not None and len(reports):
         out += ["## The reports", "", "Each report's settings and provenance (the report's own header has the full tables).", "",
                 _md_table(reports.assign(report=[_link(r) for r in reports.report])), ""]
+    if controls: out += control_markdown(controls)
     if gaps is not None: out += gaps_markdown(*gaps)
     if trends is not None: out += trend_markdown(*trends)
     for paper, t in claims.groupby("paper", sort=True, observed=True):
@@ -234,6 +236,54 @@ def summary_markdown(claims: pd.DataFrame, profile: str, figure: str | None = No
                              "rule": t.rule, "verdict": t.verdict, "why": t.reason, "report": [_link(r) for r in t.report]})
         out += [f"## {paper}", "", _md_table(full), ""]
     return "\n".join(out)
+
+# %% ../nbs/08_summary.ipynb #aee6782c
+def collect_controls(reports: str | Path, profile: str) -> list[dict[str, Any]]:
+    "Per control report: where it is, its dataset, the control's verdict in words, the decision table, the attribution and the conclusion."
+    out = []
+    for p in report_files(reports, profile):
+        r = Report.load(p)
+        if r.paper not in CONTROLS: continue
+        out.append({"report": str(p.relative_to(reports)).removesuffix(".metrics.json"), "dataset": r.label, "users": r.results.get("users", ""),
+                    "control": str(r.results.get("control", "")), "conclusion": str(r.results.get("conclusion", "")),
+                    "decision": r.table("decision") if "decision" in r.results else None,
+                    "attribution": r.table("attribution") if "attribution" in r.results else None})
+    return out
+
+def _protocol_words(att: pd.DataFrame, dataset: str) -> str:
+    "What the attribution means for the NCF chapters, whose protocol is its last setting: each model's whole move from the authors' files."
+    moves = {m: g["HR@10"].iloc[-1] - g["HR@10"].iloc[0] for m, g in att.groupby("model", sort=False)}
+    return (f"zeng-embedding and wang-ncf use the last setting's protocol (ties first in file, 99 negatives sampled from the movies the "
+            f"user never rated, a catalogue of the rated movies). On {dataset}, that protocol moves HR@10 against the authors' files by "
+            + ", ".join(f"{v:+.3f} ({m})" for m, v in moves.items()) + ".")
+
+def control_markdown(controls: list[dict[str, Any]], brief: bool = False,
+                     base: str = "", # prefix of the report links (the README's are under reports/)
+                    ) -> list[str]:
+    "SUMMARY.md's section on the positive control (`brief`: the README's lines, one per control report)."
+    if not controls: return []
+    lines = [f"- [{c['report']}]({base}{c['report']}.ipynb) ({c['users'] or c['dataset']}): the control {c['control']}." for c in controls]
+    if brief: return lines
+    out = ["## The positive control (ncf-control)", "",
+           "Our networks against the authors' own code (`nbs/15a_ncf_reference.ipynb`) on the same test files, users and candidates, "
+           "decided by the margin registered in `claims.MARGINS` before the run; the published numbers are for all 6,040 users and "
+           "are decided only on those data. The control rows below are not counted with the papers' claims.", "", *lines, ""]
+    for c in controls:
+        if c["decision"] is not None and len(c["decision"]):
+            d = c["decision"].rename_axis("model").reset_index()
+            out += [f"### {_link(c['report'])}", "", _md_table(pd.DataFrame({
+                "network": d.model, "ours (HR@10)": [f"{x:.3f}" for x in d.ours], "authors' code": [f"{x:.3f}" for x in d["authors' code"]],
+                "ours − theirs [95% interval]": [_fmt(x, lo, hi) for x, lo, hi in zip(d.difference, d.low, d.high)],
+                "seeds (ours / theirs)": [f"{int(a)} / {int(b)}" for a, b in zip(d["our seeds"], d["their seeds"])],
+                "margin": [f"±{m:.2f}" for m in d.margin], "verdict": d.verdict})), ""]
+        if c["attribution"] is not None and len(c["attribution"]):
+            a = c["attribution"]
+            steps = [f"{x:+.3f} [{lo:+.3f}, {hi:+.3f}]" if np.isfinite(x) else "—" for x, lo, hi in zip(a.step, a["step low"], a["step high"])]
+            out += ["From the authors' files to our own split, one factor at a time (each step is the change from the setting above):", "",
+                    _md_table(pd.DataFrame({"setting": a.setting, "model": a.model, "HR@10 [95% interval]": [_fmt(x, lo, hi) for x, lo, hi in
+                              zip(a["HR@10"], a.low, a.high)], "step": steps})), "", _protocol_words(a, c["dataset"]), ""]
+        if c["conclusion"]: out += [c["conclusion"], ""]
+    return out
 
 # %% ../nbs/08_summary.ipynb #385292cb
 PAPER_COLORS = dict(zip(PAPERS + CONTROLS, ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:gray"]))
@@ -297,6 +347,6 @@ def write_summary(reports: str | Path, profile: str, claims: pd.DataFrame) -> Pa
     out = summary_path(reports, profile)
     trends = collect_trends(reports, profile)
     text = summary_markdown(claims, profile, f"summary/figures/all-{profile}-overview.png", reports_table(reports, profile), collect_gaps(reports, profile),
-                            (trends, f"summary/figures/all-{profile}-data-trend.png" if len(trends) else None))
+                            (trends, f"summary/figures/all-{profile}-data-trend.png" if len(trends) else None), collect_controls(reports, profile))
     with atomic_write(out, encoding="utf-8") as f: f.write(text)
     return out
