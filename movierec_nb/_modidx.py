@@ -712,6 +712,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                        'movierec_nb.reproduce._interrupt_on_signals': ( 'reproduce.html#_interrupt_on_signals',
                                                                                         'movierec_nb/reproduce.py'),
                                        'movierec_nb.reproduce._lock_owner': ('reproduce.html#_lock_owner', 'movierec_nb/reproduce.py'),
+                                       'movierec_nb.reproduce._main': ('reproduce.html#_main', 'movierec_nb/reproduce.py'),
                                        'movierec_nb.reproduce._missing': ('reproduce.html#_missing', 'movierec_nb/reproduce.py'),
                                        'movierec_nb.reproduce._papermill': ('reproduce.html#_papermill', 'movierec_nb/reproduce.py'),
                                        'movierec_nb.reproduce._pool': ('reproduce.html#_pool', 'movierec_nb/reproduce.py'),

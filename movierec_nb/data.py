@@ -257,7 +257,7 @@ def extract_archive(archive: str | os.PathLike, dest: str | os.PathLike, info: D
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
     except (zipfile.BadZipFile, EOFError, zlib.error) as e:
-        raise CorruptArchiveError(f"{archive}: not a readable zip archive ({e}); it is probably truncated. "
+        raise CorruptArchiveError(f"{archive}: not a readable zip archive ({e}): truncated or damaged. "
                                   "Delete it and download again.") from e
     return target
 

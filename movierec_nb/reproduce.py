@@ -495,12 +495,18 @@ def _warn_if_dirty() -> None:
         print(f"WARNING: the working tree has uncommitted changes ({', '.join(g['changed'])}); the reports made now record "
               "dirty: true. Commit first to make reports that a clean checkout reproduces.", file=sys.stderr, flush=True)
 
-def _environment(threads: int | None, data_dir: str | None) -> int:
-    "What every kernel inherits: the thread count (`--threads`, else $MOVIEREC_THREADS, else 1) and `--data-dir`."
+@contextmanager
+def _environment(threads: int | None, data_dir: str | None) -> Iterator[int]:
+    "What every kernel inherits while the block runs: the thread count (`--threads`, else $MOVIEREC_THREADS, else 1) and `--data-dir`; restored after."
     k = numeric_threads(threads)
-    os.environ.update({ENV_THREADS: str(k), **{v: str(k) for v in THREAD_VARS}})
-    if data_dir: os.environ[ENV_DATA_DIR] = str(Path(data_dir).expanduser().resolve())
-    return k
+    new = {ENV_THREADS: str(k), **{v: str(k) for v in THREAD_VARS}} | ({ENV_DATA_DIR: str(Path(data_dir).expanduser().resolve())} if data_dir else {})
+    saved = {name: os.environ.get(name) for name in new}
+    os.environ.update(new)
+    try: yield k
+    finally:
+        for name, value in saved.items():
+            if value is None: os.environ.pop(name, None)
+            else: os.environ[name] = value
 
 def mark_summary_stale(reports: Path, profile: str, changed: list[Run]) -> None:
     "Put a notice at the top of the profile's SUMMARY.md: reports changed after it was built."
@@ -587,7 +593,11 @@ def main(argv: list[str] | None = None) -> int:
     a = parser().parse_args(argv)
     if a.jobs < 1: parser().error(f"--jobs must be >= 1, got {a.jobs}")
     _interrupt_on_signals()
-    threads, root, reports = _environment(a.threads, a.data_dir), resolve_data_dir(a.data_dir), Path(a.reports)
+    with _environment(a.threads, a.data_dir) as threads:
+        return _main(a, threads, resolve_data_dir(a.data_dir), Path(a.reports))
+
+def _main(a: Any, threads: int, root: Path, reports: Path) -> int:
+    "`main` once the arguments are read and the kernels' environment is set."
     runs = _selected_runs(a, root)
     _check_writable(reports)
     missing = _missing(runs, root, a)

@@ -78,10 +78,14 @@ def _race_errors() -> tuple[type[BaseException], ...]:
     except ImportError: return ()
 
 def _storage(url: str) -> Any:
-    "An Optuna storage for `url`; SQLite waits for a lock (30 s) instead of failing when several workers write at once."
+    "An Optuna storage for `url`; SQLite waits for a lock (30 s) instead of failing when several workers write at once; a bad URL says so."
     import optuna
-    if url.startswith("sqlite:"): return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 30}})
-    return url
+    kw = {"engine_kwargs": {"connect_args": {"timeout": 30}}} if url.startswith("sqlite:") else {}
+    try: return optuna.storages.RDBStorage(url, **kw)
+    except _race_errors(): raise                 # two workers creating the tables at once: the caller retries
+    except Exception as e:
+        raise ValueError(f"storage {url!r} is not a usable Optuna storage URL ({type(e).__name__}: {e}); "
+                         "e.g. sqlite:///path/study.db or postgresql://user@host/db") from e
 
 def _pruner(max_resource: int | None, startup_trials: int) -> Any:
     "Hyperband over epochs (1 to `max_resource`, a third going on at each rung), or the median rule when no epoch cap is given."

@@ -16,6 +16,12 @@ SHARED_DATA = ROOT.parent / "shared" / "data" / "movielens"
 SHARED_NCF = ROOT.parent / "shared" / "data" / "ncf"
 
 
+def pytest_collection_modifyitems(config, items):
+    "Every test that reads real data carries the `realdata` marker (`pytest -m 'not realdata'` leaves them out)."
+    for item in items:
+        if {"real_root", "ncf_dir"} & set(getattr(item, "fixturenames", ())): item.add_marker(pytest.mark.realdata)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_cache(tmp_path_factory):
     "Parsed-frame cache and digest memo go to a temporary folder, never the user's cache."
@@ -26,20 +32,34 @@ def _isolated_cache(tmp_path_factory):
     else: os.environ["MOVIEREC_CACHE_DIR"] = old
 
 
-def _real_root() -> Path | None:
+REAL_FILES = {"ml-100k": "u.data", "ml-latest-small": "ratings.csv", "ml-1m-partial": "ratings.dat", "ml-1m": "movies.dat"}
+REQUIRE_REAL = "MOVIEREC_REQUIRE_REAL_DATA"   # set (as .ci/run does when the copies are there): a real-data skip fails the test
+
+
+def _skip_or_fail(reason: str) -> None:
+    "Skip with `reason`, or fail with it where real data is required."
+    if os.environ.get(REQUIRE_REAL): pytest.fail(f"real data required (${REQUIRE_REAL} is set): {reason}")
+    pytest.skip(reason)
+
+
+def _real_root() -> tuple[Path | None, str]:
+    "The folder of real copies and, when none is complete, what each candidate misses."
+    why = []
     for cand in (os.environ.get("MOVIEREC_DATA_DIR"), SHARED_DATA):
-        if cand and (Path(cand) / "ml-100k" / "u.data").is_file():
-            return Path(cand)
-    return None
+        if not cand: continue
+        missing = [f"{d}/{f}" for d, f in REAL_FILES.items() if not (Path(cand) / d / f).is_file()]
+        if not missing: return Path(cand), ""
+        why.append(f"{cand} lacks {', '.join(missing)}")
+    return None, "; ".join(why) or "neither MOVIEREC_DATA_DIR nor ../shared/data/movielens is there"
 
 
 @pytest.fixture(scope="session")
 def real_root() -> Path:
-    "Folder of real MovieLens copies ($MOVIEREC_DATA_DIR or ../shared/data/movielens); skips when absent."
-    root = _real_root()
+    "Folder of real MovieLens copies ($MOVIEREC_DATA_DIR or ../shared/data/movielens) holding every dataset the tests read; skips otherwise."
+    root, why = _real_root()
     if root is None:
-        pytest.skip("real MovieLens data not found: set MOVIEREC_DATA_DIR or place ../shared/data/movielens "
-                    "beside the repository (ml-100k, ml-latest-small, ml-1m-partial)")
+        _skip_or_fail(f"real MovieLens data not found ({why}): set MOVIEREC_DATA_DIR or place ../shared/data/movielens beside the "
+                      f"repository with {', '.join(REAL_FILES)}")
     return root
 
 
@@ -49,8 +69,8 @@ def ncf_dir() -> Path:
     for cand in (os.environ.get("MOVIEREC_NCF_DIR"), SHARED_NCF):
         if cand and (Path(cand) / "ml-1m.test.negative").is_file():
             return Path(cand)
-    pytest.skip("He et al.'s test files not found: set MOVIEREC_NCF_DIR or place ../shared/data/ncf beside the repository "
-                "(ml-1m.test.rating, ml-1m.test.negative)")
+    _skip_or_fail("He et al.'s test files not found: set MOVIEREC_NCF_DIR or place ../shared/data/ncf beside the repository "
+                  "(ml-1m.test.rating, ml-1m.test.negative)")
 
 
 @pytest.fixture(scope="session")
@@ -90,11 +110,13 @@ def no_summary(monkeypatch):
 
 
 TINY_CHAPTER = [
-    ("parameters", 'dataset = "synthetic"\nprofile = "test"\nreport_dir = None\ndata_dir = None\npath = None\nverify = True\nseed = 0\nsleep = 0'),
+    ("parameters", 'dataset = "synthetic"\nprofile = "test"\nreport_dir = None\ndata_dir = None\npath = None\nverify = True\nseed = 0\nsleep = 0\n'
+                   'ready = None'),
     (None, 'from movierec_nb.report import ChapterRun\n'
            'if dataset not in ("synthetic", "folder"): raise ValueError(f"unknown dataset {dataset!r}; valid: synthetic, folder")\n'
            'run = ChapterRun.start("data", profile, dataset=dataset, path=path, report_dir=report_dir, seed=seed)\n'
-           'import time\nfor k in range(int(sleep * 10)): time.sleep(0.1)\n'
+           'import time, pathlib\nif ready: pathlib.Path(ready).touch()   # the kernel is inside the chapter: a test may signal it now\n'
+           'for k in range(int(sleep * 10)): time.sleep(0.1)\n'
            'run.save({"seed": seed});'),
 ]
 

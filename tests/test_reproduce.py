@@ -30,7 +30,8 @@ def test_data_chapter_report_in_test_profile(tmp_path):
     assert_clean_report(report, "data")
     assert "<img" in report.with_suffix(".html").read_text()         # the HTML copy embeds the figures
     summary = Report.load(tmp_path / "summary" / "all-test.metrics.json")   # the summary ran after it, as a chapter
-    assert summary.results["inputs"] == {"data/synthetic-test.metrics.json": summary.results["inputs"]["data/synthetic-test.metrics.json"]}
+    from movierec_nb.core import file_digest
+    assert summary.results["inputs"] == {"data/synthetic-test.metrics.json": file_digest(tmp_path / "data" / "synthetic-test.metrics.json")}
 
 
 def test_quick_profile_on_real_data(real_root, tmp_path, no_summary):
@@ -197,19 +198,31 @@ def test_a_report_named_otherwise_than_planned_is_a_failure(tmp_path, monkeypatc
     assert not (tmp_path / "data" / "ml-100k-test.ipynb").exists() and (tmp_path / "data" / "ml-100k-test.failed.ipynb").exists()
 
 
+def _wait_for(paths: list[Path], proc: subprocess.Popen, timeout: float = 120) -> None:
+    "Wait until every file of `paths` exists (a chapter writes its `ready` file from inside its kernel), or fail if `proc` ends first."
+    import time
+    deadline = time.time() + timeout
+    while not all(p.exists() for p in paths):
+        assert proc.poll() is None, f"the run ended before every chapter was ready: {proc.communicate()[0]}"
+        assert time.time() < deadline, f"not ready after {timeout} s: {[str(p) for p in paths if not p.exists()]}"
+        time.sleep(0.1)
+
+
 @pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM", "SIGKILL"])
-def test_interrupted_run_leaves_the_previous_report_intact(tmp_path, sig):
-    import os, signal, time
+def test_interrupted_run_leaves_the_previous_report_intact(tmp_path, sig, tiny_chapter):
+    "A signal while a chapter's kernel is running (it says so by writing its `ready` file): the previous report stays as it was."
+    import os, signal
     report = tmp_path / "data" / "synthetic-test.ipynb"
     report.parent.mkdir(parents=True)
     report.write_text("previous good report")
-    p = subprocess.Popen([sys.executable, "-m", "movierec_nb.reproduce", "--profile", "test", "--chapter", "data",
-                          "--reports", str(tmp_path)], start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.time() + 120
-    while not list(report.parent.glob("*.partial-*.ipynb")) and time.time() < deadline and p.poll() is None: time.sleep(0.2)
+    ready = tmp_path / "ready"
+    run = f"R.Run('data', {tiny_chapter!r}, 'synthetic', {{'dataset': 'synthetic', 'sleep': 60, 'ready': {str(ready)!r}}})"
+    code = (f"import sys; from movierec_nb import reproduce as R\nR.plan = lambda profile: [{run}, R.SUMMARY_RUN]\n"
+            f"sys.exit(R.cli(['--profile', 'test', '--reports', {str(tmp_path)!r}]))")
+    p = subprocess.Popen([sys.executable, "-c", code], start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    _wait_for([ready], p)
     partial = next(iter(report.parent.glob("*.partial-*.ipynb")), None)
-    assert partial is not None, "the run never started writing"
-    time.sleep(2)
+    assert partial is not None, "the kernel runs, so its output is being written"
     os.killpg(p.pid, getattr(signal, sig))
     p.wait(timeout=120)
     assert p.returncode != 0
@@ -219,9 +232,10 @@ def test_interrupted_run_leaves_the_previous_report_intact(tmp_path, sig):
         assert not partial.exists() and report.with_suffix(".failed.ipynb").exists()
 
 
-def test_jobs_must_be_positive(tmp_path):
-    with pytest.raises(SystemExit):
+def test_jobs_must_be_positive(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
         R.main(["--profile", "test", "--jobs", "0", "--reports", str(tmp_path)])
+    assert e.value.code == 2 and "--jobs must be >= 1, got 0" in capsys.readouterr().err
 
 
 def test_jobs_run_chapters_in_parallel_processes(tmp_path, capfd, monkeypatch, tiny_chapter):
@@ -271,9 +285,10 @@ def test_a_second_run_of_a_report_fails_fast_with_the_lock_message(tmp_path, tin
         while not lock.exists() and time.time() < deadline: time.sleep(0.1)
         assert lock.exists(), "the first run never took its lock"
         monkeypatch.setattr(R, "plan", lambda profile: [slow])
-        t0 = time.time()
+        started = []
+        monkeypatch.setattr(R, "_papermill", lambda *a, **k: started.append(a))
         assert R.cli(["--profile", "test", "--reports", str(tmp_path)]) == 2
-        assert time.time() - t0 < 15                                  # at once: no kernel was started
+        assert started == []                                          # refused before any kernel was started
         assert f"error: another run (pid {first.pid} on" in capsys.readouterr().err
     finally:
         first.terminate(); first.wait(timeout=60)       # it stops its kernel and sets its output aside
@@ -281,18 +296,18 @@ def test_a_second_run_of_a_report_fails_fast_with_the_lock_message(tmp_path, tin
 
 def test_sigterm_under_jobs_2_stops_every_chapter_and_replaces_no_report(tmp_path, tiny_chapter):
     "SIGTERM to the command (not its process group) reaches both running chapters: they stop, and no report is replaced."
-    import signal, time
+    import signal
     for label in ("a", "b"):
         (tmp_path / "data").mkdir(exist_ok=True)
         (tmp_path / "data" / f"{label}-test.ipynb").write_text(f"previous report {label}")
-    runs = ", ".join(f"R.Run('data', {tiny_chapter!r}, {label!r}, {{'dataset': 'folder', 'path': {label!r}, 'sleep': 60}})" for label in "ab")
+    ready = [tmp_path / f"ready-{label}" for label in "ab"]
+    runs = ", ".join(f"R.Run('data', {tiny_chapter!r}, {label!r}, {{'dataset': 'folder', 'path': {label!r}, 'sleep': 60, "
+                     f"'ready': {str(tmp_path / f'ready-{label}')!r}}})" for label in "ab")
     code = (f"import sys; from movierec_nb import reproduce as R\nR.plan = lambda profile: [{runs}, R.SUMMARY_RUN]\n"
             f"sys.exit(R.cli(['--profile', 'test', '--jobs', '2', '--reports', {str(tmp_path)!r}]))")
     p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.time() + 120
-    while len(list((tmp_path / "data").glob("*.partial-*.ipynb"))) < 2 and time.time() < deadline and p.poll() is None: time.sleep(0.2)
+    _wait_for(ready, p)                                               # both kernels are inside their chapters
     assert len(list((tmp_path / "data").glob("*.partial-*.ipynb"))) == 2, "both chapters should be running"
-    time.sleep(3)
     p.send_signal(signal.SIGTERM)
     out, _ = p.communicate(timeout=120)
     assert p.returncode == 130, out
@@ -327,3 +342,15 @@ def test_a_signal_during_the_final_moves_is_held_then_raised():
         with signals_deferred():
             os.kill(os.getpid(), signal.SIGINT); time.sleep(0.2); moved = True
     assert moved and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_main_leaves_the_environment_as_it_found_it(tmp_path, monkeypatch, tiny_chapter):
+    "--data-dir and --threads reach the kernels through the environment, and are taken back when the command returns."
+    import os
+    from movierec_nb.core import THREAD_VARS
+    monkeypatch.setattr(R, "plan", lambda profile: [R.Run("data", tiny_chapter, "synthetic", {"dataset": "synthetic"})])
+    monkeypatch.delenv("MOVIEREC_THREADS", raising=False)
+    before = {k: os.environ.get(k) for k in ("MOVIEREC_DATA_DIR", "MOVIEREC_THREADS", *THREAD_VARS)}
+    assert R.main(["--profile", "test", "--reports", str(tmp_path), "--data-dir", str(tmp_path), "--threads", "2"]) == 0
+    assert {k: os.environ.get(k) for k in before} == before
+    assert Report.load(tmp_path / "data" / "synthetic-test.metrics.json").manifest["threads"] == 2   # the kernel had them

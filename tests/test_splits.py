@@ -86,9 +86,13 @@ def test_temporal_global_cut():
 
 @pytest.mark.parametrize("name,kw,tied", [("ml-100k", {}, 415), ("ml-1m", {"folder": "ml-1m-partial"}, 1268)])
 def test_real_tie_counts(real_root, name, kw, tied):
+    "Users with two or more ratings at their latest timestamp: counted here with a plain groupby, then by the split."
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         d = load_movielens(name, path=real_root / kw["folder"], verify=False) if kw else load_movielens(name, real_root)
+    r = d.ratings
+    at_latest = r[r.timestamp == r.groupby("user_id").timestamp.transform("max")].groupby("user_id").size()
+    assert int((at_latest >= 2).sum()) == tied          # a fact about the data, independent of split()
     a = split(binarize(d.ratings), LeaveOneOut())
     b = split(binarize(d.ratings), LeaveOneOut(tie_break="last-in-file"))
     assert a.stats["users_tied_at_latest"] == tied

@@ -56,6 +56,7 @@ class GMF(nn.Module):
         "Interaction probability of each (user, item) pair."
         return torch.sigmoid(self.output(self.features(users, items))).squeeze(1)
 
+# %% ../../nbs/15_ncf_control.ipynb #127aacfd
 class MLP(nn.Module):
     "NCF's MLP: embeddings of layers[0] / 2 each, concatenated, then ReLU layers layers[1:], then a sigmoid unit."
     def __init__(self, n_users: int, n_items: int, layers: tuple[int, ...] = (64, 32, 16, 8)):
@@ -102,11 +103,12 @@ class NeuMF(nn.Module):
             net.output.bias.copy_(alpha * gmf.output.bias + (1 - alpha) * mlp.output.bias)
         return net
 
-# %% ../../nbs/15_ncf_control.ipynb #a2dec9dd
+# %% ../../nbs/15_ncf_control.ipynb #aead939f
 NETWORKS = {"GMF": "adam", "MLP": "adam", "NeuMF": "adam", "NeuMF (pretrained)": "adam", "NeuMF (pretrained, SGD)": "sgd"}   # name -> optimiser
 REFERENCE_MODELS = ("GMF", "MLP", "NeuMF", "NeuMF (pretrained)")   # the authors' scripts (the README's commands: Adam throughout)
 SPLITS = ("authors", "rule")
 
+# %% ../../nbs/15_ncf_control.ipynb #a2dec9dd
 @dataclass
 class HeSettings(ChapterSettings):
     "He et al. 2017's settings (the authors' README), the baselines scored beside them, and the reference runs of the authors' code."
@@ -144,6 +146,7 @@ class HeSettings(ChapterSettings):
             raise ValueError(f"unknown reference model(s) {bad}; valid: {', '.join(REFERENCE_MODELS)}")
         if self.reference and not self.reference_seeds: raise ValueError("reference_seeds must name a seed when reference runs are asked for")
 
+# %% ../../nbs/15_ncf_control.ipynb #3fff5dc2
 def he_split(ratings: pd.DataFrame, settings: HeSettings) -> Split:
     "He et al.'s rule on our own split: every rating an interaction, each user's latest held out for test, no validation item."
     return split(binarize(ratings), LeaveOneOut(validation=False, tie_break=settings.tie_break))
@@ -266,6 +269,7 @@ def control_table(runs: list[dict[str, Any]], # `control_run` results, one per t
         rows.append(row)
     return pd.DataFrame(rows).set_index("model")
 
+# %% ../../nbs/15_ncf_control.ipynb #1646336f
 def control_decision(runs: list[dict[str, Any]], # `with_reference`'s runs
                      models: tuple[str, ...] = REFERENCE_MODELS, # ours, each against its namesake in the authors' code
                      seed: int = 0) -> pd.DataFrame:
