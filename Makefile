@@ -1,5 +1,6 @@
 # movierec_nb: the two commands of the README, plus conveniences.
-#   make reproduce   set up .venv, then regenerate reports/ with papermill (profile "quick", real data)
+#   make reproduce   set up .venv, then regenerate reports/ with papermill (profile "quick", real data); it prints its plan first
+#   make plan        what `make reproduce` would run, why, and how long each report took last time (runs nothing)
 #   make test        set up .venv, then export the package from nbs/, lint it (ruff) and run every test
 #   make readme      regenerate README.md from nbs/index.ipynb and the quick reports
 #   make lab         open JupyterLab in the project's environment (headless: it prints the URL to open)
@@ -23,7 +24,7 @@ JOBS ?= 2
 TORCH  ?= torch==2.13.0
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: reproduce test lint readme lab venv export clean-nbs bench
+.PHONY: reproduce plan test lint readme lab venv export clean-nbs bench
 
 # Rewritten only when the dependency lists change: the install below depends on its content, not on pyproject's mtime.
 $(DEPS): pyproject.toml
@@ -64,6 +65,9 @@ readme: export
 
 reproduce: export
 	$(BIN)/python -m movierec_nb.reproduce --profile $(PROFILE) --jobs $(JOBS)
+
+plan: export
+	$(BIN)/python -m movierec_nb.reproduce --profile $(PROFILE) --jobs $(JOBS) --plan
 
 bench: export
 	$(BIN)/python -m movierec_nb.bench

@@ -29,9 +29,9 @@ from .report import check_value, report_label
 __all__ = ['PROFILES', 'PAPER_NOTEBOOKS', 'CONTROL_NOTEBOOKS', 'REPO', 'SUMMARY_RUN', 'RATING_TUNE_TRIALS', 'TUNE_TRIALS',
            'SETTINGS', 'SHARED_PARAMS', 'ORCHESTRATION', 'Run', 'plan', 'select', 'parse_overrides', 'declared',
            'with_params', 'check_params', 'code_fingerprint', 'data_fingerprint', 'run_stamp', 'stamp_path',
-           'is_up_to_date', 'ReportLocked', 'check_unlocked', 'report_lock', 'ChapterFailed', 'export_html',
-           'signals_deferred', 'finish_notebook', 'execute', 'ProgressBoard', 'ProgressPrinter', 'Interrupted',
-           'run_all', 'mark_summary_stale', 'parser', 'main', 'cli']
+           'is_up_to_date', 'why_stale', 'last_duration', 'plan_lines', 'ReportLocked', 'check_unlocked', 'report_lock',
+           'ChapterFailed', 'export_html', 'signals_deferred', 'finish_notebook', 'execute', 'ProgressBoard',
+           'ProgressPrinter', 'Interrupted', 'run_all', 'mark_summary_stale', 'parser', 'main', 'cli']
 
 # %% ../nbs/20_reproduce.ipynb #6f8c9bbf
 PROFILES = ("test", "quick", "paper")
@@ -194,6 +194,59 @@ def is_up_to_date(run: Run, reports: Path, profile: str, stamp: dict[str, Any]) 
     "True if the report, its HTML and a stamp equal to `stamp` exist."
     sp, out = stamp_path(run, reports, profile), run.report(reports, profile)
     return out.exists() and out.with_suffix(".html").exists() and sp.exists() and json.loads(sp.read_text()) == stamp
+
+# %% ../nbs/20_reproduce.ipynb #713db2de
+_STAMP_PARTS = {"params": "parameters", "threads": "threads", "code": "code", "data": "data", "inputs": "the reports it reads"}
+
+def why_stale(run: Run, reports: Path, profile: str, stamp: dict[str, Any]) -> str:
+    "'up to date', or why not: the report (or its HTML, or its stamp) is missing, or which parts of `stamp` changed."
+    out, sp = run.report(reports, profile), stamp_path(run, reports, profile)
+    for path, what in ((out, "no report"), (out.with_suffix(".html"), "no HTML copy"), (sp, "no stamp")):
+        if not path.exists(): return what
+    old = json.loads(sp.read_text())
+    changed = [name for k, name in _STAMP_PARTS.items() if old.get(k) != stamp.get(k)]
+    return "up to date" if old == stamp else "changed: " + (", ".join(changed) or "its label or profile")
+
+def last_duration(run: Run, reports: Path, profile: str) -> float | None:
+    "The wall time (seconds) of `run`'s last report, from its manifest; None without one."
+    p = run.report(reports, profile).with_suffix(".metrics.json")
+    try: return float(json.loads(p.read_text())["manifest"]["duration_s"])
+    except (OSError, ValueError, KeyError, TypeError): return None
+
+# %% ../nbs/20_reproduce.ipynb #ca985625
+def plan_lines(runs: list[Run], missing: list[Run], profile: str, reports: Path, root: Path | None, threads: int, jobs: int = 1,
+               force: bool = False) -> list[str]:
+    "The plan printed before a run: each run's state and last wall time, the total to expect, and the runs longer than ten minutes."
+    rows, todo = [], []
+    chapters_run = False
+    for r in runs:
+        if r in missing: state = "missing data"
+        elif r.reads_reports and chapters_run: state = "after the chapters (it reads their reports)"
+        else:
+            state = why_stale(r, reports, profile, run_stamp(r, profile, root, reports, threads))
+            if force and state == "up to date": state = "up to date (--force: runs)"
+        runs_now = r not in missing and (state != "up to date")
+        chapters_run |= runs_now and not r.reads_reports
+        took = last_duration(r, reports, profile)
+        rows.append((r.name, "to run" if runs_now else ("skipped" if r in missing else "up to date"), state, took))
+        if runs_now: todo.append((r, took))
+    width = max([len(n) for n, *_ in rows] + [10])
+    out = [f"plan ({profile} profile, --jobs {jobs}): {len(runs)} run(s), {len(todo)} to run, "
+           f"{sum(s == 'up to date' for _, s, _, _ in rows)} up to date, {len(missing)} missing data"]
+    out += [f"  {act:<10}  {name:<{width}}  {'' if state in ('up to date', act) else state:<44}  "
+            f"{'last ' + _minutes(took) if took is not None else 'no earlier report'}" for name, act, state, took in rows]
+    known = [t for _, t in todo if t is not None]
+    if todo:
+        unknown = len(todo) - len(known)
+        out.append(f"expected: {_minutes(sum(known))} of jobs from the last reports of {len(known)} run(s)"
+                   + (f", about {_minutes(sum(known) / min(jobs, len(known)))} of wall time with --jobs {jobs}" if known else "")
+                   + (f"; {unknown} run(s) have no earlier report to go by" if unknown else ""))
+    long = [f"{r.name} ({_minutes(t)})" for r, t in todo if t is not None and t > 600]
+    if long: out.append("long runs (over ten minutes last time): " + ", ".join(long))
+    return out
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds:,.0f} s" if seconds < 120 else f"{seconds / 60:,.0f} min"
 
 # %% ../nbs/20_reproduce.ipynb #214e948a
 class ReportLocked(RuntimeError):
@@ -538,6 +591,7 @@ def parser() -> argparse.ArgumentParser:
                     help="set a parameter of every selected chapter that has it (repeatable; VALUE is JSON, else a string), "
                          "e.g. --set epochs=4 --set 'seeds=[0]'; recorded in each report's manifest and stamp")
     ap.add_argument("--keep-going", action="store_true", help="skip runs whose data is missing instead of stopping")
+    ap.add_argument("--plan", action="store_true", help="print what would run, why, and how long it took last time; run nothing")
     ap.add_argument("--verbose", action="store_true", help="show the full traceback of an error")
     return ap
 
@@ -599,8 +653,11 @@ def main(argv: list[str] | None = None) -> int:
 def _main(a: Any, threads: int, root: Path, reports: Path) -> int:
     "`main` once the arguments are read and the kernels' environment is set."
     runs = _selected_runs(a, root)
-    _check_writable(reports)
+    if a.plan: a.no_download = True                                  # a plan downloads nothing
+    else: _check_writable(reports)
     missing = _missing(runs, root, a)
+    print("\n".join(plan_lines(runs, missing, a.profile, reports, root, threads, a.jobs, a.force)), flush=True)
+    if a.plan: return 0
     if missing and not a.keep_going:
         print("stopping: pass --keep-going to run the rest", file=sys.stderr)
         return 2

@@ -269,7 +269,7 @@ def test_command_line_errors_are_one_line(tmp_path, capsys):
     blocked = tmp_path / "a-file"; blocked.write_text("")
     assert R.cli(["--profile", "test", "--paper", "data", "--reports", str(blocked / "reports")]) == 2
     assert capsys.readouterr().err.startswith(f"error: cannot write reports to {blocked / 'reports'}")
-    with pytest.raises(ValueError):                                  # --verbose: the traceback, for debugging
+    with pytest.raises(ValueError, match="unknown device 'gpu'"):    # --verbose: the traceback, for debugging
         R.cli(["--profile", "test", "--paper", "wang-ncf", "--device", "gpu", "--reports", str(tmp_path), "--verbose"])
 
 
@@ -354,3 +354,30 @@ def test_main_leaves_the_environment_as_it_found_it(tmp_path, monkeypatch, tiny_
     assert R.main(["--profile", "test", "--reports", str(tmp_path), "--data-dir", str(tmp_path), "--threads", "2"]) == 0
     assert {k: os.environ.get(k) for k in before} == before
     assert Report.load(tmp_path / "data" / "synthetic-test.metrics.json").manifest["threads"] == 2   # the kernel had them
+
+
+def test_plan_says_what_would_run_and_runs_nothing(tmp_path, monkeypatch, tiny_chapter, capsys):
+    "--plan: each run's state (no report / up to date / which part changed) and last wall time, the total to expect; nothing runs."
+    run = R.Run("data", tiny_chapter, "synthetic", {"dataset": "synthetic"})
+    monkeypatch.setattr(R, "plan", lambda profile: [run, R.SUMMARY_RUN])
+    args = ["--profile", "test", "--reports", str(tmp_path)]
+    assert R.main([*args, "--plan"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "plan (test profile, --jobs 1): 2 run(s), 2 to run, 0 up to date, 0 missing data"
+    assert out[1].split() == ["to", "run", "data/synthetic", "no", "report", "no", "earlier", "report"]
+    assert "after the chapters (it reads their reports)" in out[2]
+    assert "2 run(s) have no earlier report to go by" in out[3]
+    assert not list(tmp_path.rglob("*.ipynb"))                                   # nothing ran
+    assert R.main(args) == 0
+    capsys.readouterr()
+    assert R.main([*args, "--plan"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    took = Report.load(tmp_path / "data" / "synthetic-test.metrics.json").manifest["duration_s"]
+    assert out[0].endswith("0 to run, 2 up to date, 0 missing data") and out[1].split()[:4] == ["up", "to", "date", "data/synthetic"]
+    assert out[1].endswith(f"last {took:,.0f} s") and len(out) == 3                 # nothing to run: no total
+    monkeypatch.setattr(R, "plan", lambda profile: [R.Run("data", tiny_chapter, "synthetic", {"dataset": "synthetic", "seed": 1}),
+                                                    R.SUMMARY_RUN])
+    assert R.main([*args, "--plan"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "changed: parameters" in out[1] and "after the chapters" in out[2]
+    assert out[3].startswith("expected: ") and "of jobs from the last reports of 2 run(s)" in out[3]   # the chapter's and the summary's
