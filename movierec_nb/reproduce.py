@@ -70,7 +70,7 @@ def _run(chapter: str, notebook: str, dataset: str, variant: str | None = None, 
 
 RATING_TUNE_TRIALS = {"quick": 6, "paper": 20}   # kanyuch-deepcf: Optuna trials per model and split reading (network, SVD, KNNBaseline)
 TUNE_TRIALS = {"quick": {"ml-100k": 10, "ml-latest-small": 0, "ml-1m-partial": 0},     # a small budget where it is cheap
-               "paper": {"ml-100k": 30, "ml-latest-small": 0, "ml-1m-partial": 30}}    # the full budget (issue 18)
+               "paper": {"ml-100k": 30, "ml-latest-small": 0, "ml-1m-partial": 30}}    # the full budget: 30 trials a model
 
 def plan(profile: str) -> list[Run]:
     "Every run of `profile`, in order; the summary last."
@@ -95,7 +95,7 @@ def plan(profile: str) -> list[Run]:
     runs += [paper("kanyuch-deepcf", "ml-latest-small", tune_trials=RATING_TUNE_TRIALS[profile])]   # the paper's dataset, all three split readings
     runs += [paper("aam-hybrid", "ml-100k") if profile == "quick" else paper("aam-hybrid", "ml-1m", **half)]   # ml-1m is its dataset
     runs += [paper("liu-survey", d) for d in ("ml-100k", "ml-latest-small")]   # the survey bench on two sizes; the summary pools them
-    if profile == "paper": runs += [paper("liu-survey", "ml-1m", **half)]            # and ml-1m-partial in paper (issue 20)
+    if profile == "paper": runs += [paper("liu-survey", "ml-1m", **half)]            # and ml-1m-partial in the paper profile
     if profile == "paper": runs += [paper("zeng-embedding", "ml-25m"), paper("wang-ncf", "ml-20m")]
     return runs + [SUMMARY_RUN]
 
