@@ -28,10 +28,11 @@ from .report import check_value, report_label
 # %% auto #0
 __all__ = ['PROFILES', 'PAPER_NOTEBOOKS', 'CONTROL_NOTEBOOKS', 'REPO', 'SUMMARY_RUN', 'RATING_TUNE_TRIALS', 'TUNE_TRIALS',
            'SETTINGS', 'SHARED_PARAMS', 'ORCHESTRATION', 'Run', 'plan', 'select', 'parse_overrides', 'declared',
-           'with_params', 'check_params', 'code_fingerprint', 'data_fingerprint', 'run_stamp', 'stamp_path',
-           'is_up_to_date', 'why_stale', 'last_duration', 'plan_lines', 'ReportLocked', 'check_unlocked', 'report_lock',
-           'ChapterFailed', 'export_html', 'signals_deferred', 'finish_notebook', 'execute', 'ProgressBoard',
-           'ProgressPrinter', 'Interrupted', 'run_all', 'mark_summary_stale', 'parser', 'main', 'cli']
+           'with_params', 'check_params', 'code_fingerprint', 'prose_fingerprint', 'data_fingerprint', 'run_stamp',
+           'stamp_path', 'is_up_to_date', 'why_stale', 'last_duration', 'plan_lines', 'only_prose_changed',
+           'rerender_prose', 'restamp', 'ReportLocked', 'check_unlocked', 'report_lock', 'ChapterFailed', 'export_html',
+           'signals_deferred', 'finish_notebook', 'execute', 'ProgressBoard', 'ProgressPrinter', 'Interrupted',
+           'run_all', 'mark_summary_stale', 'parser', 'main', 'cli']
 
 # %% ../nbs/20_reproduce.ipynb #6f8c9bbf
 PROFILES = ("test", "quick", "paper")
@@ -157,20 +158,82 @@ def check_params(runs: list[Run], profile: str) -> None:
                 cls.for_profile(profile, **{k: v for k, v in r.params.items() if k in fields})
         except ValueError as e: raise ValueError(f"{r.name}: {e}") from None
 
-# %% ../nbs/20_reproduce.ipynb #b7c406df
+# %% ../nbs/20_reproduce.ipynb #17aa1c4b
+import ast
+import functools
+
 ORCHESTRATION = ("reproduce.py", "bench.py", "readme.py", "_modidx.py")   # modules no chapter's numbers depend on
 
-def code_fingerprint(notebook: str) -> str:
-    "SHA-256 over the package's modules (but the orchestration ones) and the cell sources of `nbs/<notebook>`."
-    import hashlib
-    h = hashlib.sha256()
-    for f in sorted((REPO / "movierec_nb").rglob("*.py")):
-        if f.name in ORCHESTRATION and f.parent.name == "movierec_nb": continue
-        h.update(str(f.relative_to(REPO)).encode()); h.update(f.read_bytes())
-    cells = json.loads((REPO / "nbs" / notebook).read_text(encoding="utf-8"))["cells"]
-    h.update(json.dumps([("".join(c["source"]) if isinstance(c["source"], list) else c["source"]) for c in cells]).encode())
-    return h.hexdigest()
+def _working_tree(path: str) -> str | None:
+    "The text of a repository file in the working tree (None if absent)."
+    p = REPO / path
+    return p.read_text(encoding="utf-8") if p.is_file() else None
 
+@functools.lru_cache(maxsize=256)   # the package's modules are shared by every chapter: each is parsed once
+def _canonical(source: str, docstrings: bool = True) -> str:
+    "The syntax tree of Python `source` without comments, layout and (if `docstrings`) docstrings; text that does not parse, as it is."
+    try: tree = ast.parse(source)
+    except SyntaxError: return source
+    if docstrings:
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.body and \
+               isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant) and isinstance(node.body[0].value.value, str):
+                node.body = node.body[1:] or [ast.Pass()]
+    return ast.dump(tree)
+
+def _package_imports(source: str, module: str) -> set[str]:
+    "The modules of this package that `source` (the module `module`, or a notebook's code as '') imports, anywhere in it."
+    try: tree = ast.parse(source)
+    except SyntaxError: return set()
+    pkg, out = module.rsplit(".", 1)[0] if "." in module else "movierec_nb", set()
+    for node in ast.walk(tree):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+        if isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level: base = ".".join(pkg.split(".")[: len(pkg.split(".")) - node.level + 1] + ([base] if base else []))
+            names = [base] + [f"{base}.{a.name}" for a in node.names]
+        out |= {n for n in names if n == "movierec_nb" or n.startswith("movierec_nb.")}
+    return out
+
+# %% ../nbs/20_reproduce.ipynb #7bb02012
+def _nb_path(notebook: str) -> str:
+    "A chapter's path in the repository (`nbs/<notebook>`), or the notebook's own path when it is absolute (tests)."
+    return str(Path("nbs") / notebook)
+
+def _module_path(name: str, read: Any) -> str | None:
+    "The repository path of package module `name` (a file or a package's __init__), if `read` finds it."
+    base = name.replace(".", "/")
+    return next((p for p in (f"{base}.py", f"{base}/__init__.py") if read(p) is not None), None)
+
+def _code_sources(notebook: str, read: Any = _working_tree) -> dict[str, str]:
+    "Path -> canonical code of the chapter's code cells and of every package module they reach (orchestration modules left out)."
+    nb = json.loads(read(_nb_path(notebook)))
+    cells = ["".join(c["source"]) if isinstance(c["source"], list) else c["source"] for c in nb["cells"] if c["cell_type"] == "code"]
+    out = {_nb_path(notebook): json.dumps([_canonical(c, docstrings=False) for c in cells])}
+    todo, seen = sorted(set().union(*[_package_imports(c, "") for c in cells])), set()
+    while todo:
+        name = todo.pop()
+        path = _module_path(name, read)
+        if name in seen or path is None or Path(path).name in ORCHESTRATION and Path(path).parent.name == "movierec_nb": continue
+        seen.add(name)
+        text = read(path)
+        out[path] = _canonical(text)
+        todo += sorted(_package_imports(text, name if not path.endswith("__init__.py") else name + ".__init__") - seen)
+    return dict(sorted(out.items()))
+
+def code_fingerprint(notebook: str, read: Any = _working_tree) -> str:
+    "SHA-256 over the code a chapter executes: its code cells and the package modules they reach, without comments or docstrings."
+    import hashlib
+    return hashlib.sha256(json.dumps(_code_sources(notebook, read)).encode()).hexdigest()
+
+def prose_fingerprint(notebook: str, read: Any = _working_tree) -> str:
+    "SHA-256 over the chapter's markdown cells (with their ids): what a report re-renders without running."
+    import hashlib
+    nb = json.loads(read(_nb_path(notebook)))
+    md = [(c.get("id"), "".join(c["source"]) if isinstance(c["source"], list) else c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown"]
+    return hashlib.sha256(json.dumps(md).encode()).hexdigest()
+
+# %% ../nbs/20_reproduce.ipynb #b7c406df
 def data_fingerprint(folders: list[Path]) -> dict[str, dict[str, str]]:
     "Per dataset folder: file name -> SHA-256 (memoised digests)."
     from movierec_nb.core import file_digest
@@ -184,7 +247,7 @@ def run_stamp(run: Run, profile: str, root: Path | None, reports: Path | None = 
     folders = [Path(root) / n for n in run.needs] if root is not None else []
     extra = {"inputs": summary_inputs(reports, profile)} if run.reads_reports and reports is not None else {}
     return {"chapter": run.chapter, "label": run.label, "profile": profile, "params": params, "threads": numeric_threads(threads),
-            "code": code_fingerprint(run.notebook), "data": data_fingerprint(folders), **extra}
+            "code": code_fingerprint(run.notebook), "prose": prose_fingerprint(run.notebook), "data": data_fingerprint(folders), **extra}
 
 def stamp_path(run: Run, reports: Path, profile: str) -> Path:
     "Where the stamp of `run`'s report is kept."
@@ -196,7 +259,7 @@ def is_up_to_date(run: Run, reports: Path, profile: str, stamp: dict[str, Any]) 
     return out.exists() and out.with_suffix(".html").exists() and sp.exists() and json.loads(sp.read_text()) == stamp
 
 # %% ../nbs/20_reproduce.ipynb #713db2de
-_STAMP_PARTS = {"params": "parameters", "threads": "threads", "code": "code", "data": "data", "inputs": "the reports it reads"}
+_STAMP_PARTS = {"params": "parameters", "threads": "threads", "code": "code", "prose": "prose", "data": "data", "inputs": "the reports it reads"}
 
 def why_stale(run: Run, reports: Path, profile: str, stamp: dict[str, Any]) -> str:
     "'up to date', or why not: the report (or its HTML, or its stamp) is missing, or which parts of `stamp` changed."
@@ -205,6 +268,7 @@ def why_stale(run: Run, reports: Path, profile: str, stamp: dict[str, Any]) -> s
         if not path.exists(): return what
     old = json.loads(sp.read_text())
     changed = [name for k, name in _STAMP_PARTS.items() if old.get(k) != stamp.get(k)]
+    if changed == ["prose"] and only_prose_changed(run, reports, profile, stamp): return "prose only (re-rendered, not run)"
     return "up to date" if old == stamp else "changed: " + (", ".join(changed) or "its label or profile")
 
 def last_duration(run: Run, reports: Path, profile: str) -> float | None:
@@ -225,7 +289,7 @@ def plan_lines(runs: list[Run], missing: list[Run], profile: str, reports: Path,
         else:
             state = why_stale(r, reports, profile, run_stamp(r, profile, root, reports, threads))
             if force and state == "up to date": state = "up to date (--force: runs)"
-        runs_now = r not in missing and (state != "up to date")
+        runs_now = r not in missing and state not in ("up to date", "prose only (re-rendered, not run)")
         chapters_run |= runs_now and not r.reads_reports
         took = last_duration(r, reports, profile)
         rows.append((r.name, "to run" if runs_now else ("skipped" if r in missing else "up to date"), state, took))
@@ -236,7 +300,8 @@ def plan_lines(runs: list[Run], missing: list[Run], profile: str, reports: Path,
     out += [f"  {act:<10}  {name:<{width}}  {'' if state in ('up to date', act) else state:<44}  "
             f"{'last ' + _minutes(took) if took is not None else 'no earlier report'}" for name, act, state, took in rows]
     known = [t for _, t in todo if t is not None]
-    if todo:
+    if todo and not known: out.append(f"expected: unknown (none of the {len(todo)} run(s) has an earlier report to go by)")
+    elif todo:
         unknown = len(todo) - len(known)
         out.append(f"expected: {_minutes(sum(known))} of jobs from the last reports of {len(known)} run(s)"
                    + (f", about {_minutes(sum(known) / min(jobs, len(known)))} of wall time with --jobs {jobs}" if known else "")
@@ -247,6 +312,56 @@ def plan_lines(runs: list[Run], missing: list[Run], profile: str, reports: Path,
 
 def _minutes(seconds: float) -> str:
     return f"{seconds:,.0f} s" if seconds < 120 else f"{seconds / 60:,.0f} min"
+
+# %% ../nbs/20_reproduce.ipynb #7f8d9f9d
+def only_prose_changed(run: Run, reports: Path, profile: str, stamp: dict[str, Any]) -> bool:
+    "True if the report exists and its stamp equals `stamp` but for the prose fingerprint."
+    sp, out = stamp_path(run, reports, profile), run.report(reports, profile)
+    if not (out.exists() and sp.exists()): return False
+    old = json.loads(sp.read_text())
+    return "prose" in old and old["prose"] != stamp["prose"] and {k: v for k, v in old.items() if k != "prose"} == \
+        {k: v for k, v in stamp.items() if k != "prose"}
+
+def rerender_prose(run: Run, reports: Path, profile: str, stamp: dict[str, Any]) -> bool:
+    "Put the chapter's markdown into the report (cells matched by id), export its HTML, save `stamp`; False if the cells moved."
+    import nbformat
+    from movierec_nb.core import atomic_write
+    out = run.report(reports, profile)
+    src = nbformat.read(REPO / "nbs" / run.notebook, as_version=4)
+    rep = nbformat.read(out, as_version=4)
+    ids = [c.get("id") for c in src.cells]
+    kept = [c.get("id") for c in rep.cells if c.get("id") in set(ids)]
+    if kept != ids: return False                                     # cells added, removed or moved: run it again
+    text = {c.get("id"): c.source for c in src.cells if c.cell_type == "markdown"}
+    for c in rep.cells:
+        if c.cell_type == "markdown" and c.get("id") in text: c.source = text[c.get("id")]
+    with atomic_write(out, encoding="utf-8") as f: nbformat.write(rep, f)
+    export_html(out)
+    write_json(stamp_path(run, reports, profile), stamp)
+    return True
+
+# %% ../nbs/20_reproduce.ipynb #4f7527fe
+def _git_reader(commit: str) -> Any:
+    "A reader of repository files as they were at `commit` (None where a file did not exist)."
+    import subprocess
+    def read(path: str) -> str | None:
+        r = subprocess.run(["git", "-C", str(REPO), "show", f"{commit}:{path}"], capture_output=True)
+        return r.stdout.decode("utf-8") if r.returncode == 0 else None
+    return read
+
+def restamp(run: Run, reports: Path, profile: str, stamp: dict[str, Any]) -> str:
+    "Carry a report's stamp over to the current fingerprints when the code it executed (at its commit) is the working tree's; says what it did."
+    sp, metrics = stamp_path(run, reports, profile), run.report(reports, profile).with_suffix(".metrics.json")
+    if not (sp.exists() and metrics.exists()): return "no report"
+    old, git = json.loads(sp.read_text()), json.loads(metrics.read_text()).get("manifest", {}).get("git", {})
+    if git.get("dirty") is not False or not git.get("commit"): return "left as it is (made from an unknown or dirty tree)"
+    read = _git_reader(git["commit"])
+    if read(_nb_path(run.notebook)) is None: return "left as it is (its chapter is not in that commit)"
+    if code_fingerprint(run.notebook, read) != stamp["code"]: return "stale: the code it executed has changed since"
+    same = {k: v for k, v in old.items() if k not in ("code", "prose")} == {k: v for k, v in stamp.items() if k not in ("code", "prose")}
+    if not same: return "stale: its parameters, threads, data or inputs differ"
+    write_json(sp, {**stamp, "prose": prose_fingerprint(run.notebook, read)})   # the prose it shows: re-rendered next if it differs
+    return "restamped (same code as its commit)"
 
 # %% ../nbs/20_reproduce.ipynb #214e948a
 class ReportLocked(RuntimeError):
@@ -592,6 +707,8 @@ def parser() -> argparse.ArgumentParser:
                          "e.g. --set epochs=4 --set 'seeds=[0]'; recorded in each report's manifest and stamp")
     ap.add_argument("--keep-going", action="store_true", help="skip runs whose data is missing instead of stopping")
     ap.add_argument("--plan", action="store_true", help="print what would run, why, and how long it took last time; run nothing")
+    ap.add_argument("--restamp", action="store_true", help="carry stamps made by an earlier fingerprint over, where the code a report "
+                    "executed (at its commit) is the working tree's; then run what is stale")
     ap.add_argument("--verbose", action="store_true", help="show the full traceback of an error")
     return ap
 
@@ -630,6 +747,9 @@ def _waves(runs: list[Run], missing: list[Run], a: argparse.Namespace, reports: 
     for wave in ([r for r in runs if not r.reads_reports and r not in missing], [r for r in runs if r.reads_reports]):
         if failures: break   # the summary is made from a complete set only
         stamps = [(r, run_stamp(r, a.profile, root, reports, threads)) for r in wave]
+        for r, st in stamps:
+            if not a.force and only_prose_changed(r, reports, a.profile, st) and rerender_prose(r, reports, a.profile, st):
+                print(f"{r.name}: only its prose changed: re-rendered from the chapter, numbers kept (not run)", flush=True)
         skipped = [r for r, st in stamps if not a.force and is_up_to_date(r, reports, a.profile, st)]
         todo = [(r, st) for r, st in stamps if r not in skipped]     # runs compare by identity
         check_params([r for r, _ in todo], a.profile)                 # the runs about to start (the others ran with these values)
@@ -656,6 +776,8 @@ def _main(a: Any, threads: int, root: Path, reports: Path) -> int:
     if a.plan: a.no_download = True                                  # a plan downloads nothing
     else: _check_writable(reports)
     missing = _missing(runs, root, a)
+    for r in (runs if a.restamp else []):
+        if r not in missing: print(f"{r.name}: {restamp(r, reports, a.profile, run_stamp(r, a.profile, root, reports, threads))}", flush=True)
     print("\n".join(plan_lines(runs, missing, a.profile, reports, root, threads, a.jobs, a.force)), flush=True)
     if a.plan: return 0
     if missing and not a.keep_going:

@@ -366,7 +366,7 @@ def test_plan_says_what_would_run_and_runs_nothing(tmp_path, monkeypatch, tiny_c
     assert out[0] == "plan (test profile, --jobs 1): 2 run(s), 2 to run, 0 up to date, 0 missing data"
     assert out[1].split() == ["to", "run", "data/synthetic", "no", "report", "no", "earlier", "report"]
     assert "after the chapters (it reads their reports)" in out[2]
-    assert "2 run(s) have no earlier report to go by" in out[3]
+    assert out[3] == "expected: unknown (none of the 2 run(s) has an earlier report to go by)"
     assert not list(tmp_path.rglob("*.ipynb"))                                   # nothing ran
     assert R.main(args) == 0
     capsys.readouterr()
@@ -381,3 +381,66 @@ def test_plan_says_what_would_run_and_runs_nothing(tmp_path, monkeypatch, tiny_c
     out = capsys.readouterr().out.splitlines()
     assert "changed: parameters" in out[1] and "after the chapters" in out[2]
     assert out[3].startswith("expected: ") and "of jobs from the last reports of 2 run(s)" in out[3]   # the chapter's and the summary's
+
+
+def _own_chapter(tmp_path, tiny_chapter) -> Path:
+    "A copy of the tiny chapter that a test may edit."
+    import shutil
+    path = tmp_path / "chapter" / "tiny.ipynb"
+    path.parent.mkdir()
+    shutil.copy(tiny_chapter, path)
+    return path
+
+
+def _edit(path: Path, cell: int, change) -> None:
+    import nbformat
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[cell].source = change(nb.cells[cell].source)
+    nbformat.write(nb, path)
+
+
+def test_freshness_follows_the_code_not_the_prose(tmp_path, tiny_chapter, monkeypatch, capsys):
+    "A markdown edit re-renders the report without running it; a comment edit leaves it up to date; a code edit makes it stale."
+    import nbformat
+    chapter = _own_chapter(tmp_path, tiny_chapter)
+    monkeypatch.setattr(R, "plan", lambda profile: [R.Run("data", str(chapter), "synthetic", {"dataset": "synthetic"})])
+    reports = tmp_path / "reports"
+    args = ["--profile", "test", "--reports", str(reports)]
+    assert R.main(args) == 0
+    report = reports / "data" / "synthetic-test.ipynb"
+    before = (reports / "data" / "synthetic-test.metrics.json").read_text()
+    _edit(chapter, 0, lambda s: s + " (reworded)")                       # the title: markdown only
+    ran = []
+    monkeypatch.setattr(R, "_papermill", lambda *a, **k: ran.append(a))
+    capsys.readouterr()
+    assert R.main([*args, "--plan"]) == 0 and "prose only (re-rendered, not run)" in capsys.readouterr().out
+    assert R.main(args) == 0
+    assert ran == [] and "only its prose changed: re-rendered from the chapter, numbers kept (not run)" in capsys.readouterr().out
+    assert nbformat.read(report, as_version=4).cells[0].source.endswith("(reworded)") and "(reworded)" in report.with_suffix(".html").read_text()
+    assert (reports / "data" / "synthetic-test.metrics.json").read_text() == before
+    _edit(chapter, 2, lambda s: s + "  # a comment changes nothing")
+    assert R.main([*args, "--plan"]) == 0 and "0 to run, 1 up to date" in capsys.readouterr().out
+    _edit(chapter, 2, lambda s: s + "\nextra = 1")
+    assert R.main([*args, "--plan"]) == 0 and "changed: code" in capsys.readouterr().out
+
+
+def test_restamp_carries_a_stamp_over_only_for_the_same_code(tmp_path, tiny_chapter, monkeypatch, capsys):
+    "A stamp of an earlier kind is carried over when the code at the report's commit is the working tree's, and not otherwise."
+    chapter = _own_chapter(tmp_path, tiny_chapter)
+    run = R.Run("data", str(chapter), "synthetic", {"dataset": "synthetic"})
+    monkeypatch.setattr(R, "plan", lambda profile: [run])
+    reports = tmp_path / "reports"
+    assert R.main(["--profile", "test", "--reports", str(reports)]) == 0
+    metrics, stamp = reports / "data" / "synthetic-test.metrics.json", R.stamp_path(run, reports, "test")
+    m = json.loads(metrics.read_text()); m["manifest"]["git"] = {"commit": "c0ffee", "dirty": False}; metrics.write_text(json.dumps(m))
+    legacy = {k: v for k, v in json.loads(stamp.read_text()).items() if k != "prose"} | {"code": "an earlier fingerprint"}
+    stamp.write_text(json.dumps(legacy))
+    made = chapter.read_text()                                             # "the commit": the chapter as the report ran it
+    monkeypatch.setattr(R, "_git_reader", lambda commit: lambda path: made if path == str(chapter) else R._working_tree(path))
+    now = R.run_stamp(run, "test", None, reports)
+    assert R.restamp(run, reports, "test", now) == "restamped (same code as its commit)" and json.loads(stamp.read_text()) == now
+    stamp.write_text(json.dumps(legacy))
+    _edit(chapter, 2, lambda s: s + "\nextra = 1")                        # the working tree's code moves on
+    assert R.restamp(run, reports, "test", R.run_stamp(run, "test", None, reports)) == "stale: the code it executed has changed since"
+    m["manifest"]["git"]["dirty"] = True; metrics.write_text(json.dumps(m))
+    assert R.restamp(run, reports, "test", now).startswith("left as it is")
