@@ -707,6 +707,7 @@ def parser() -> argparse.ArgumentParser:
                          "e.g. --set epochs=4 --set 'seeds=[0]'; recorded in each report's manifest and stamp")
     ap.add_argument("--keep-going", action="store_true", help="skip runs whose data is missing instead of stopping")
     ap.add_argument("--plan", action="store_true", help="print what would run, why, and how long it took last time; run nothing")
+    ap.add_argument("--check", action="store_true", help="like --plan, then exit 1 if any report is not up to date (for CI: no rerun)")
     ap.add_argument("--restamp", action="store_true", help="carry stamps made by an earlier fingerprint over, where the code a report "
                     "executed (at its commit) is the working tree's; then run what is stale")
     ap.add_argument("--verbose", action="store_true", help="show the full traceback of an error")
@@ -773,12 +774,18 @@ def main(argv: list[str] | None = None) -> int:
 def _main(a: Any, threads: int, root: Path, reports: Path) -> int:
     "`main` once the arguments are read and the kernels' environment is set."
     runs = _selected_runs(a, root)
+    if a.check: a.plan = True                                        # a check is a plan with a verdict
     if a.plan: a.no_download = True                                  # a plan downloads nothing
     else: _check_writable(reports)
     missing = _missing(runs, root, a)
     for r in (runs if a.restamp else []):
         if r not in missing: print(f"{r.name}: {restamp(r, reports, a.profile, run_stamp(r, a.profile, root, reports, threads))}", flush=True)
-    print("\n".join(plan_lines(runs, missing, a.profile, reports, root, threads, a.jobs, a.force)), flush=True)
+    lines = plan_lines(runs, missing, a.profile, reports, root, threads, a.jobs, a.force)
+    print("\n".join(lines), flush=True)
+    if a.check:
+        stale = [ln.split()[2] for ln in lines[1:] if ln.startswith("  to run") or ln.startswith("  skipped")]
+        if stale: print(f"not up to date: {', '.join(stale)}", file=sys.stderr)
+        return 1 if stale else 0
     if a.plan: return 0
     if missing and not a.keep_going:
         print("stopping: pass --keep-going to run the rest", file=sys.stderr)

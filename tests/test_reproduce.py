@@ -444,3 +444,15 @@ def test_restamp_carries_a_stamp_over_only_for_the_same_code(tmp_path, tiny_chap
     assert R.restamp(run, reports, "test", R.run_stamp(run, "test", None, reports)) == "stale: the code it executed has changed since"
     m["manifest"]["git"]["dirty"] = True; metrics.write_text(json.dumps(m))
     assert R.restamp(run, reports, "test", now).startswith("left as it is")
+
+
+def test_check_fails_while_a_report_is_stale(tmp_path, tiny_chapter, monkeypatch, capsys):
+    "--check: exit 0 when every report is up to date, 1 with the stale ones named (what CI runs instead of a rerun)."
+    chapter = _own_chapter(tmp_path, tiny_chapter)
+    monkeypatch.setattr(R, "plan", lambda profile: [R.Run("data", str(chapter), "synthetic", {"dataset": "synthetic"})])
+    args = ["--profile", "test", "--reports", str(tmp_path / "reports")]
+    assert R.main([*args, "--check"]) == 1 and "not up to date: data/synthetic" in capsys.readouterr().err
+    assert R.main(args) == 0
+    assert R.main([*args, "--check"]) == 0
+    _edit(chapter, 2, lambda s: s + "\nextra = 1")
+    assert R.main([*args, "--check"]) == 1 and "not up to date: data/synthetic" in capsys.readouterr().err
