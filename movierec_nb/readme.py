@@ -12,11 +12,27 @@ from pathlib import Path
 from .reproduce import REPO
 
 # %% auto #0
-__all__ = ['RESULTS_MARKER', 'CONTROL_MARKER', 'render_readme']
+__all__ = ['RESULTS_MARKER', 'CONTROL_MARKER', 'REPORTS_MARKER', 'reports_markdown', 'render_readme']
 
 # %% ../nbs/22_readme.ipynb #1fd54e19
 RESULTS_MARKER = "<!-- results table: generated from reports/ -->"
 CONTROL_MARKER = "<!-- positive control: generated from reports/ -->"
+REPORTS_MARKER = "<!-- committed reports: generated from reports/ -->"
+
+def reports_markdown(reports: str | os.PathLike) -> str:
+    "Per profile: every committed report with its commit and wall time, and the wall times added up (the README's list)."
+    import pandas as pd
+    from movierec_nb.report import Report
+    from movierec_nb.summary import _md_table, report_files, reports_table
+    out = []
+    for profile in ("quick", "paper"):
+        t = reports_table(Path(reports), profile)
+        if not len(t): continue
+        secs = pd.Series([Report.load(p).manifest.get("duration_s") for p in report_files(Path(reports), profile)], dtype=float)
+        out += [f"{len(t)} `{profile}` report(s), whose wall times add up to {secs.sum() / 3600:.1f} hours of jobs "
+                f"(the longest: {', '.join(f'{r} {s / 60:.0f} min' for r, s in zip(t.report[secs.nlargest(3).index], secs.nlargest(3)))}):", "",
+                _md_table(t[["report", "commit", "date", "wall time"]].assign(report=[f"[{r}](reports/{r}.ipynb)" for r in t.report])), ""]
+    return "\n".join(out).strip() or "No report is committed."
 
 def render_readme(index: str | os.PathLike | None = None, # the front-page notebook (default: nbs/index.ipynb)
                   reports: str | os.PathLike | None = None, # the reports whose claims fill the results table (default: reports/)
@@ -28,6 +44,7 @@ def render_readme(index: str | os.PathLike | None = None, # the front-page noteb
     if RESULTS_MARKER in body:
         from movierec_nb.summary import collect_claims, compact_table
         body = body.replace(RESULTS_MARKER, compact_table(collect_claims(Path(reports) if reports else REPO / "reports", "quick")))
+    if REPORTS_MARKER in body: body = body.replace(REPORTS_MARKER, reports_markdown(Path(reports) if reports else REPO / "reports"))
     if CONTROL_MARKER in body:
         from movierec_nb.summary import collect_controls, control_markdown
         lines = control_markdown(collect_controls(Path(reports) if reports else REPO / "reports", "quick"), brief=True, base="reports/")
