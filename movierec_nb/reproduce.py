@@ -663,6 +663,7 @@ def _warn_if_dirty() -> None:
         print(f"WARNING: the working tree has uncommitted changes ({', '.join(g['changed'])}); the reports made now record "
               "dirty: true. Commit first to make reports that a clean checkout reproduces.", file=sys.stderr, flush=True)
 
+# %% ../nbs/20_reproduce.ipynb #70a6a78e
 @contextmanager
 def _environment(threads: int | None, data_dir: str | None) -> Iterator[int]:
     "What every kernel inherits while the block runs: the thread count (`--threads`, else $MOVIEREC_THREADS, else 1) and `--data-dir`; restored after."
@@ -763,6 +764,7 @@ def _waves(runs: list[Run], missing: list[Run], a: argparse.Namespace, reports: 
         ran, fresh = ran + len(todo), fresh + len(skipped)
     return ran, fresh, failures
 
+# %% ../nbs/20_reproduce.ipynb #cd1ebdfa
 def main(argv: list[str] | None = None) -> int:
     "Command-line entry point: run the plan of a profile, report what ran, what was skipped and what failed."
     a = parser().parse_args(argv)

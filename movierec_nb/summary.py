@@ -257,6 +257,7 @@ def _protocol_words(att: pd.DataFrame, dataset: str) -> str:
             f"user never rated, a catalogue of the rated movies). On {dataset}, that protocol moves HR@10 against the authors' files by "
             + ", ".join(f"{v:+.3f} ({m})" for m, v in moves.items()) + ".")
 
+# %% ../nbs/08_summary.ipynb #1f2e1519
 def control_markdown(controls: list[dict[str, Any]], brief: bool = False,
                      base: str = "", # prefix of the report links (the README's are under reports/)
                     ) -> list[str]:
