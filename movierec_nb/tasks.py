@@ -24,7 +24,7 @@ from tqdm import tqdm
 from .core import atomic_write, file_digest, fix_threads, numeric_threads, report_progress
 
 # %% auto #0
-__all__ = ['resolve_exported', 'portable', 'code_files', 'task_key', 'TaskResults', 'run_tasks']
+__all__ = ['resolve_exported', 'portable', 'code_files', 'task_key', 'TaskResults', 'TaskGroup', 'run_groups', 'run_tasks']
 
 # %% ../nbs/09_tasks.ipynb #1d99a4cf
 def _exported(name: str) -> tuple[str, Any]:
@@ -114,7 +114,73 @@ class TaskResults(dict):
         super().__init__(results)
         self.seconds, self.cached = seconds, cached
 
-# %% ../nbs/09_tasks.ipynb #13ac0604
+# %% ../nbs/09_tasks.ipynb #7b3d575f
+@dataclasses.dataclass
+class TaskGroup:
+    "Tasks of one function, `fn(**shared, **tasks[name])`, cached under `cache` with `fingerprint` describing `shared`."
+    fn: Callable[..., Any]
+    tasks: dict[str, dict[str, Any]]
+    shared: dict[str, Any] | None = None
+    cache: str | Path | None = None
+    fingerprint: str = ""
+
+def _prepare(g: TaskGroup, pooled: bool) -> tuple[Callable[..., Any], dict[str, Any], dict[str, Path]]:
+    "The function a worker runs, the shared arguments (a notebook's objects as the package's) and each task's cache file."
+    fn = resolve_exported(g.fn) if pooled else g.fn
+    shared = portable(g.shared or {}) if pooled else g.shared or {}
+    files = {n: Path(g.cache) / f"{task_key(fn, kw, g.fingerprint)}.pkl" for n, kw in g.tasks.items()} if g.cache is not None else {}
+    return fn, shared, files
+
+def _store(file: Path, name: str, result: Any, seconds: float) -> None:
+    "Pickle a finished task's result, and its seconds beside it."
+    with atomic_write(file, "wb") as fh: pickle.dump(result, fh)
+    with atomic_write(file.with_suffix(".json"), "w") as fh: json.dump({"task": name, "seconds": seconds}, fh)
+
+def _recorded_seconds(file: Path) -> float:
+    "The compute seconds recorded beside a cached result (NaN for an entry written before they were recorded)."
+    side = file.with_suffix(".json")
+    return float(json.loads(side.read_text())["seconds"]) if side.exists() else math.nan
+
+# %% ../nbs/09_tasks.ipynb #fa574048
+def run_groups(groups: dict[str, TaskGroup], # group name -> its tasks; submitted in this order, each group's tasks in theirs
+               processes: int = 1, # worker processes; 1 runs in this process (unless `isolate`)
+               progress: bool = True, # a progress bar (off in reports)
+               desc: str = "runs", # the progress bar's label
+               isolate: bool = False, # a fresh process per task (peak memory of its own)
+               threads: int | None = None, # threads per process; None: `core.numeric_threads()` (1 by default)
+              ) -> dict[str, TaskResults]:
+    "Every group's results, computed in one pool of `processes` processes, so that no worker idles while another group waits."
+    if processes < 1: raise ValueError(f"processes must be >= 1, got {processes}")
+    total = sum(len(g.tasks) for g in groups.values())
+    pooled, threads = isolate or (processes > 1 and total > 1), numeric_threads(threads)
+    prepared = {k: _prepare(g, pooled) for k, g in groups.items()}
+    results = {(k, n): pickle.loads(f.read_bytes()) for k, (_, _, files) in prepared.items() for n, f in files.items() if f.exists()}
+    seconds = {key: _recorded_seconds(prepared[key[0]][2][key[1]]) for key in results}
+    cached = {k: [n for n in g.tasks if (k, n) in results] for k, g in groups.items()}
+    todo = [(k, n) for k, g in groups.items() for n in g.tasks if (k, n) not in results]
+    bar = tqdm(total=total, initial=total - len(todo), desc=desc, disable=not progress)
+    def keep(key: tuple[str, str], get: Callable[[], tuple[Any, float]]) -> None:
+        try: results[key], seconds[key] = get()
+        except Exception as e: raise RuntimeError(f"task {key[1]!r} failed: {type(e).__name__}: {e}") from e
+        if key[1] in (files := prepared[key[0]][2]): _store(files[key[1]], key[1], results[key], seconds[key])
+        bar.update()
+        report_progress("task", f"{desc} {len(results)}/{total}")
+    call = lambda key: (prepared[key[0]][0], threads, {**prepared[key[0]][1], **(portable if pooled else dict)(groups[key[0]].tasks[key[1]])})  # noqa: E731
+    if not pooled:
+        for key in todo: keep(key, lambda key=key: _run_one(*call(key)))
+    else:
+        runner = resolve_exported(_run_one)       # this chapter's own helper, run by the workers
+        with ProcessPoolExecutor(processes, mp_context=mp.get_context("spawn"), max_tasks_per_child=1 if isolate else None) as ex:
+            futures = {ex.submit(runner, *call(key)): key for key in todo}
+            try:
+                for f in as_completed(futures): keep(futures[f], f.result)
+            except BaseException:
+                for f in futures: f.cancel()
+                raise
+    bar.close()
+    return {k: TaskResults({n: results[k, n] for n in g.tasks}, {n: seconds[k, n] for n in g.tasks}, cached[k]) for k, g in groups.items()}
+
+# %% ../nbs/09_tasks.ipynb #bad065ab
 def run_tasks(fn: Callable[..., Any], # called as fn(**shared, **tasks[name]); a notebook's function is resolved to the package's
               tasks: dict[str, dict[str, Any]], # task name -> its own arguments
               shared: dict[str, Any] | None = None, # arguments common to every task (the data, the split)
@@ -127,39 +193,4 @@ def run_tasks(fn: Callable[..., Any], # called as fn(**shared, **tasks[name]); a
               threads: int | None = None, # threads per process; None: `core.numeric_threads()` (1 by default)
              ) -> TaskResults:
     "Results of `fn(**shared, **tasks[name])` by task name, in task order, computed in `processes` processes and cached."
-    if processes < 1: raise ValueError(f"processes must be >= 1, got {processes}")
-    pooled = isolate or (processes > 1 and len(tasks) > 1)
-    fn, threads = resolve_exported(fn) if pooled else fn, numeric_threads(threads)
-    shared = portable(shared or {}) if pooled else shared or {}      # a notebook's objects, as the package's
-    runner = resolve_exported(_run_one)       # this chapter's own helper, run by the workers
-    files = {n: Path(cache) / f"{task_key(fn, kw, fingerprint)}.pkl" for n, kw in tasks.items()} if cache is not None else {}
-    results = {n: pickle.loads(f.read_bytes()) for n, f in files.items() if f.exists()}
-    cached = [n for n in tasks if n in results]
-    seconds = {n: _recorded_seconds(files[n]) for n in cached}
-    todo = [n for n in tasks if n not in results]
-    bar = tqdm(total=len(tasks), initial=len(tasks) - len(todo), desc=desc, disable=not progress)
-    def keep(n: str, get: Callable[[], tuple[Any, float]]) -> None:
-        try: results[n], seconds[n] = get()
-        except Exception as e: raise RuntimeError(f"task {n!r} failed: {type(e).__name__}: {e}") from e
-        if cache is not None:
-            with atomic_write(files[n], "wb") as fh: pickle.dump(results[n], fh)
-            with atomic_write(files[n].with_suffix(".json"), "w") as fh: json.dump({"task": n, "seconds": seconds[n]}, fh)
-        bar.update()
-        report_progress("task", f"{desc} {len(results)}/{len(tasks)}")
-    if not pooled:
-        for n in todo: keep(n, lambda n=n: _run_one(fn, threads, {**shared, **tasks[n]}))
-    else:
-        with ProcessPoolExecutor(processes, mp_context=mp.get_context("spawn"), max_tasks_per_child=1 if isolate else None) as ex:
-            futures = {ex.submit(runner, fn, threads, {**shared, **portable(tasks[n])}): n for n in todo}
-            try:
-                for f in as_completed(futures): keep(futures[f], f.result)
-            except BaseException:
-                for f in futures: f.cancel()
-                raise
-    bar.close()
-    return TaskResults({n: results[n] for n in tasks}, {n: seconds[n] for n in tasks}, cached)
-
-def _recorded_seconds(file: Path) -> float:
-    "The compute seconds recorded beside a cached result (NaN for an entry written before they were recorded)."
-    side = file.with_suffix(".json")
-    return float(json.loads(side.read_text())["seconds"]) if side.exists() else math.nan
+    return run_groups({"": TaskGroup(fn, tasks, shared, cache, fingerprint)}, processes, progress, desc, isolate, threads)[""]

@@ -17,16 +17,17 @@ from torch import nn
 from ..baselines import make_model
 from ..claims import claims_for, equivalence_verdict, margin_for
 from ..metrics import SampledCandidates, user_values
+from .he_keras import BACKENDS
 from ..report import ChapterSettings
 from ..splits import AuthorsSplit, Candidates, LeaveOneOut, Split, authors_split, binarize, sample_candidates, split
 from ..train import ImplicitPairs, TorchScorer, TrainConfig, Trainer, ranking_validator
 
 # %% auto #0
-__all__ = ['NETWORKS', 'REFERENCE_MODELS', 'SPLITS', 'REFERENCE_TAG', 'PUBLISHED', 'ATTRIBUTION_BASELINES', 'STEPS', 'GMF', 'MLP',
-           'NeuMF', 'HeSettings', 'he_split', 'train_he', 'control_run', 'control_split', 'with_reference',
-           'control_table', 'control_decision', 'control_verdict', 'plot_control', 'control_comparisons',
-           'control_reason', 'attribution_splits', 'by_movielens_user', 'attribution_run', 'attribution_table',
-           'plot_attribution', 'control_conclusion']
+__all__ = ['NETWORKS', 'REFERENCE_MODELS', 'SPLITS', 'SEED_PARTS', 'BASELINE_PART', 'REFERENCE_TAG', 'PUBLISHED',
+           'ATTRIBUTION_BASELINES', 'STEPS', 'GMF', 'MLP', 'NeuMF', 'HeSettings', 'he_split', 'train_he', 'control_run',
+           'join_runs', 'control_split', 'with_reference', 'control_table', 'control_decision', 'control_verdict',
+           'plot_control', 'control_comparisons', 'control_reason', 'attribution_splits', 'by_movielens_user',
+           'attribution_run', 'attribution_table', 'plot_attribution', 'control_conclusion']
 
 # %% ../../nbs/15_ncf_control.ipynb #2b3ce0c9
 def _keras_init(layer: nn.Linear, output: bool = False) -> nn.Linear:
@@ -125,6 +126,7 @@ class HeSettings(ChapterSettings):
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])   # our training seeds
     reference: list[str] = field(default_factory=lambda: ["NeuMF", "MLP"])   # the authors' code's runs (a subset of REFERENCE_MODELS)
     reference_seeds: list[int] = field(default_factory=lambda: [0])
+    reference_backend: str = "jax"   # Keras's backend for the authors' code (`he_keras.BACKENDS`)
     attribution: bool = True         # with the authors' split: what our own split of the same ratings changes, factor by factor
     processes: int = 2
     device: str = "auto"
@@ -145,6 +147,8 @@ class HeSettings(ChapterSettings):
         if bad := [m for m in self.reference if m not in REFERENCE_MODELS]:
             raise ValueError(f"unknown reference model(s) {bad}; valid: {', '.join(REFERENCE_MODELS)}")
         if self.reference and not self.reference_seeds: raise ValueError("reference_seeds must name a seed when reference runs are asked for")
+        if self.reference_backend not in BACKENDS:
+            raise ValueError(f"reference_backend must be one of {', '.join(BACKENDS)}, got {self.reference_backend!r}")
 
 # %% ../../nbs/15_ncf_control.ipynb #3fff5dc2
 def he_split(ratings: pd.DataFrame, settings: HeSettings) -> Split:
@@ -207,6 +211,24 @@ def control_run(s: Split, # the split (`control_split`)
     wide = lambda d: pd.concat(d, axis=1).swaplevel(axis=1)  # noqa: E731  (metric, model) columns
     return {"seed": seed, "histories": histories, "per_user": wide(per_user), "fit_s": pd.Series(fit_s),
             "rescored": {k: wide(v) for k, v in extra.items()}}
+
+# %% ../../nbs/15_ncf_control.ipynb #90259c21
+SEED_PARTS = {"networks": ("GMF", "MLP", "NeuMF (pretrained)", "NeuMF (pretrained, SGD)"), "NeuMF": ("NeuMF",)}   # part -> networks
+BASELINE_PART = "NeuMF"      # the part that also scores the baselines
+
+def join_runs(parts: list[dict[str, Any]], # `control_run` results of one seed, each for some of the networks
+             ) -> dict[str, Any]:
+    "One seed's `control_run` result from its parts: histories, per-user values, fit times and rescorings, networks in `NETWORKS` order."
+    if len({p["seed"] for p in parts}) != 1: raise ValueError(f"parts of one seed expected, got seeds {sorted({p['seed'] for p in parts})}")
+    rank = lambda n: list(NETWORKS).index(n) if n in NETWORKS else len(NETWORKS)   # noqa: E731  (baselines after, in their order)
+    def wide(frames: list[pd.DataFrame]) -> pd.DataFrame:
+        w = pd.concat(frames, axis=1)
+        models = sorted(dict.fromkeys(w.columns.get_level_values(1)), key=rank)
+        return w[[(m, n) for n in models for m in dict.fromkeys(w.columns.get_level_values(0))]]
+    fit, hist = pd.concat([p["fit_s"] for p in parts]), {n: h for p in parts for n, h in p["histories"].items()}
+    return {"seed": parts[0]["seed"], "histories": {n: hist[n] for n in sorted(hist, key=rank)},
+            "per_user": wide([p["per_user"] for p in parts]), "fit_s": fit[sorted(fit.index, key=rank)],
+            "rescored": {k: wide([p["rescored"][k] for p in parts]) for k in parts[0]["rescored"]}}
 
 # %% ../../nbs/15_ncf_control.ipynb #1059088e
 REFERENCE_TAG = " · authors' code"
@@ -417,9 +439,10 @@ def control_conclusion(table: pd.DataFrame, # `control_table`
                        attribution: pd.DataFrame | None = None, # `attribution_table`, when it ran
                        model: str = "NeuMF") -> str:
     "The chapter's conclusion in words, from its numbers."
-    r = table.loc[model]
+    r, verdict = table.loc[model], control_verdict(decision, model)
+    verdict = f"is {verdict}" if verdict.startswith("not decided") else verdict
     lines = [f"On {label} ({who}), our {model} from scratch scores HR@10 {r['HR@10']:.3f} [{r['HR@10 low']:.3f}, {r['HR@10 high']:.3f}] "
-             f"at the last epoch over {int(r['seeds'])} training seed(s). The control {control_verdict(decision, model)}."]
+             f"at the last epoch over {int(r['seeds'])} training seed(s). The control {verdict}."]
     for m, d in decision.drop(index=[model], errors="ignore").iterrows():
         lines.append(f"{m}: ours minus the authors' code {d['difference']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}], {d['verdict']} "
                      f"within ±{d['margin']:.2f}.")
