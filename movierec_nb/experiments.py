@@ -380,12 +380,12 @@ def hr_reason(mean: pd.DataFrame, name: str, label: str, substituted: bool, pape
 
 # %% ../nbs/06_experiments.ipynb #c29436d5
 def _interval_rows(values: dict[str, pd.DataFrame], seed: int = 0) -> pd.DataFrame:
-    "Mean and 95% interval per model and metric of per-user values (metric -> users × models)."
+    "Mean, 95% interval and the 90% one (tost_) per model and metric of per-user values (metric -> users × models)."
     from movierec_nb.stats import interval
     rows = {(mod, m): interval(v[mod].to_numpy(float), seed=seed) for m, v in values.items() for mod in v.columns}
     out = pd.DataFrame(rows).T.rename_axis(["model", "metric"]).unstack("metric")
     out.columns = [f"{m} {k}".replace(" mean", "") for k, m in out.columns]
-    return out[[c for m in values for c in (m, f"{m} low", f"{m} high")]].astype(float)
+    return out[[c for m in values for c in (m, f"{m} low", f"{m} high", f"{m} tost_low", f"{m} tost_high")]].astype(float)
 
 def _scored(models: dict[str, Any], s: Split, seed: int, n_candidates: int) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
     "Per-user HR@10 / NDCG@10 (metric -> users × models) and the `ranking_row` of every model, on one split's sampled candidates."
@@ -519,7 +519,8 @@ def gap_attribution(ceiling: dict[str, Any], # `ceiling_study`
 def ceiling_estimate(ceiling: dict[str, Any], name: str) -> dict[str, float]:
     "The network's all-users HR@10 at the paper's settings as `claims.claims_table` takes it (one data seed: no sd over seeds)."
     r = ceiling["table"].loc[f"{name} (paper settings)"]
-    return {"mean": float(r["HR@10"]), "low": float(r["HR@10 low"]), "high": float(r["HR@10 high"]), "n": int(len(ceiling["per_user"]["HR@10"])),
+    return {"mean": float(r["HR@10"]), "low": float(r["HR@10 low"]), "high": float(r["HR@10 high"]), "tost_low": float(r["HR@10 tost_low"]),
+            "tost_high": float(r["HR@10 tost_high"]), "n": int(len(ceiling["per_user"]["HR@10"])),
             "sd": float("nan")}
 
 def gap_conclusion(gap: pd.DataFrame, ceiling: dict[str, Any], name: str, label: str, claimed: float, paper_data: str) -> str:

@@ -120,9 +120,14 @@ class ClaimRow:
     our_protocol: str
     verdict: str
     reason: str
-    low: float = float("nan")    # the 95% interval of ours (the verdict is judged on it)
+    low: float = float("nan")    # the 95% interval of ours
     high: float = float("nan")
     n: int = 0                   # the units the interval resamples (users or ratings)
+    where: str = ""              # paper, equivalent or substitute (`claims.WHERE`); "" in reports written before it was recorded
+    margin: float = float("nan") # the claim's registered equivalence margin
+    tost_low: float = float("nan")   # the 90% interval the verdict is decided on (a TOST at 5%)
+    tost_high: float = float("nan")
+    printed: str = ""            # the claimed value as the paper printed it
 
 # %% ../nbs/00a_report.ipynb #437e78d6
 @dataclass

@@ -12,8 +12,9 @@ import pandas as pd
 from scipy import stats
 
 # %% auto #0
-__all__ = ['TESTS', 'bootstrap_ci', 'mcnemar_exact', 'paired_pvalue', 'paired_comparison', 'holm', 'compare_to', 'interval',
-           'statistic_interval', 'f1_of_means', 'paired_family', 'rank_correlation', 'slope_interval']
+__all__ = ['TOST_LEVEL', 'TESTS', 'bootstrap_ci', 'mcnemar_exact', 'paired_pvalue', 'paired_comparison', 'holm', 'compare_to',
+           'interval', 'cluster_interval', 'statistic_interval', 'f1_of_means', 'paired_family', 'rank_correlation',
+           'slope_interval']
 
 # %% ../nbs/03a_stats.ipynb #039ab59e
 def _as_rows(values: Any) -> np.ndarray:
@@ -23,20 +24,28 @@ def _as_rows(values: Any) -> np.ndarray:
     if np.isnan(x).any(): raise ValueError(f"{int(np.isnan(x).sum())} NaN per-user value(s)")
     return x
 
+TOST_LEVEL = 0.90   # a two-one-sided test at 5% reads equivalence off the 90% interval
+
 def bootstrap_ci(values: Any, # per-user values: (users,) or (models, users)
                  n_resamples: int = 2000, # bootstrap resamples
                  level: float = 0.95, # confidence level
                  seed: int = 0, # seed of the resampling
                  method: str = "percentile", # percentile, basic or BCa (scipy.stats.bootstrap)
                 ) -> pd.DataFrame:
-    "Mean and bootstrap confidence interval of each row's mean over users: columns mean, low, high, n."
+    "Mean and bootstrap interval of each row's mean over users: columns mean, low, high, n, and tost_low, tost_high (the 90% interval)."
     x = _as_rows(values)
     if not 0 < level < 1: raise ValueError(f"level must be in (0, 1), got {level}")
     if n_resamples < 100: raise ValueError(f"n_resamples must be at least 100, got {n_resamples}")
     res = stats.bootstrap((x,), np.mean, n_resamples=n_resamples, confidence_level=level, vectorized=True, axis=-1,
                           method=method, random_state=np.random.default_rng(seed), batch=max(1, 2_000_000 // x.size))
     low, high = (np.atleast_1d(v) for v in (res.confidence_interval.low, res.confidence_interval.high))
-    return pd.DataFrame({"mean": x.mean(1), "low": low, "high": high, "n": x.shape[1]})
+    if method == "percentile":   # the same resamples, read at the TOST level
+        t_low, t_high = np.percentile(np.atleast_2d(res.bootstrap_distribution), [50 - 50 * TOST_LEVEL, 50 + 50 * TOST_LEVEL], axis=-1)
+    else:
+        t = stats.bootstrap((x,), np.mean, n_resamples=n_resamples, confidence_level=TOST_LEVEL, vectorized=True, axis=-1, method=method,
+                            random_state=np.random.default_rng(seed), batch=max(1, 2_000_000 // x.size)).confidence_interval
+        t_low, t_high = np.atleast_1d(t.low), np.atleast_1d(t.high)
+    return pd.DataFrame({"mean": x.mean(1), "low": low, "high": high, "n": x.shape[1], "tost_low": t_low, "tost_high": t_high})
 
 # %% ../nbs/03a_stats.ipynb #ddc3ad6d
 TESTS = ("mcnemar", "wilcoxon", "ttest")
@@ -110,27 +119,62 @@ def interval(values: Any, # per-unit values (users or ratings), pooled over data
              level: float = 0.95, # confidence level
              seed: int = 0, # seed of the resampling
             ) -> dict[str, float]:
-    "Mean (or √mean) of the units and its bootstrap interval, widened by `extra_sd`: keys mean, low, high, n."
+    "Mean (or √mean) of the units and its bootstrap interval, widened by `extra_sd`: keys mean, low, high, n, tost_low, tost_high."
     if transform not in (None, "sqrt"): raise ValueError(f"transform must be None or 'sqrt', got {transform!r}")
     if not np.isfinite(extra_sd) or extra_sd < 0: raise ValueError(f"extra_sd must be a finite number >= 0, got {extra_sd}")
     ci = bootstrap_ci(values, n_resamples, level, seed).iloc[0]
-    m, lo, hi = (float(ci[k]) for k in ("mean", "low", "high"))
-    if transform == "sqrt": m, lo, hi = np.sqrt(m), np.sqrt(max(lo, 0.0)), np.sqrt(hi)
-    z = float(stats.norm.ppf(0.5 + level / 2))
-    lo, hi = m - float(np.hypot(m - lo, z * extra_sd)), m + float(np.hypot(hi - m, z * extra_sd))
-    return {"mean": float(m), "low": lo, "high": hi, "n": int(ci["n"])}
+    return _finish(float(ci["mean"]), {level: (ci["low"], ci["high"]), TOST_LEVEL: (ci["tost_low"], ci["tost_high"])}, int(ci["n"]),
+                   transform, extra_sd, level)
+
+def _finish(m: float, # the mean of the units
+            bounds: dict[float, tuple[float, float]], # level -> (low, high) of the mean
+            n: int, transform: str | None, extra_sd: float, level: float) -> dict[str, float]:
+    "The estimate's dict: √ of everything for `transform='sqrt'`, each side widened by `extra_sd` at its own level."
+    out = {}
+    for lv, (lo, hi) in bounds.items():
+        mm, lo, hi = (np.sqrt(m), np.sqrt(max(lo, 0.0)), np.sqrt(hi)) if transform == "sqrt" else (m, lo, hi)
+        z = float(stats.norm.ppf(0.5 + lv / 2))
+        out["low" if lv == level else "tost_low"] = mm - float(np.hypot(mm - lo, z * extra_sd))
+        out["high" if lv == level else "tost_high"] = mm + float(np.hypot(hi - mm, z * extra_sd))
+    return {"mean": float(np.sqrt(m) if transform == "sqrt" else m), "low": out["low"], "high": out["high"], "n": int(n),
+            "tost_low": out.get("tost_low", out["low"]), "tost_high": out.get("tost_high", out["high"])}
+
+# %% ../nbs/03a_stats.ipynb #5a7fbfaa
+def cluster_interval(groups: list[Any], # per-unit values of each data seed (lengths may differ)
+                     transform: str | None = None, # None, or "sqrt" (RMSE from squared errors)
+                     n_resamples: int = 2000, level: float = 0.95, seed: int = 0,
+                     chunk: int = 200, # resamples drawn at a time (bounds memory)
+                    ) -> dict[str, float]:
+    "Pooled mean over data seeds with a two-stage percentile bootstrap (seeds, then units in each): keys of `interval`, plus clusters."
+    xs = [np.asarray(g, dtype=float) for g in groups]
+    if not xs: raise ValueError("need at least one group of per-unit values")
+    if len(xs) == 1: return {**interval(xs[0], transform=transform, n_resamples=n_resamples, level=level, seed=seed), "clusters": 1}
+    for x in xs: _as_rows(x)                                   # each group: >= 2 units, no NaN
+    rng, k = np.random.default_rng(seed), len(xs)
+    pick = rng.integers(0, k, (n_resamples, k))                # the seeds each resample draws
+    sums, counts = np.zeros(n_resamples), np.zeros(n_resamples)
+    for s, x in enumerate(xs):
+        rows = np.nonzero(pick == s)[0]                        # one entry per time seed s is drawn
+        for a in range(0, len(rows), chunk):
+            r = rows[a:a + chunk]
+            np.add.at(sums, r, x[rng.integers(0, len(x), (len(r), len(x)))].sum(1)); np.add.at(counts, r, len(x))
+    dist = sums / counts
+    m = float(np.concatenate(xs).mean())
+    bounds = {lv: tuple(np.percentile(dist, [50 - 50 * lv, 50 + 50 * lv])) for lv in (level, TOST_LEVEL)}
+    return {**_finish(m, bounds, sum(len(x) for x in xs), transform, 0.0, level), "clusters": k}
 
 # %% ../nbs/03a_stats.ipynb #9904afab
 def statistic_interval(statistic: Any, # f(*samples, axis) -> the statistic along `axis` (vectorised)
                        *samples: Any, # per-unit samples of equal length, resampled together
                        n_resamples: int = 2000, level: float = 0.95, seed: int = 0) -> dict[str, float]:
-    "A statistic of paired per-unit samples and its percentile bootstrap interval: keys mean (the statistic), low, high, n."
+    "A statistic of paired per-unit samples and its percentile bootstrap interval: keys mean (the statistic), low, high, n, tost_low, tost_high."
     xs = [np.asarray(s, float) for s in samples]
     if len({len(s) for s in xs}) != 1 or len(xs[0]) < 2: raise ValueError(f"need samples of one length >= 2, got {[len(s) for s in xs]}")
     res = stats.bootstrap(xs, statistic, paired=True, vectorized=True, axis=-1, n_resamples=n_resamples, confidence_level=level,
                           method="percentile", random_state=np.random.default_rng(seed))
+    t_low, t_high = np.percentile(res.bootstrap_distribution, [50 - 50 * TOST_LEVEL, 50 + 50 * TOST_LEVEL])   # the same resamples at 90%
     return {"mean": float(statistic(*xs, axis=-1)), "low": float(res.confidence_interval.low), "high": float(res.confidence_interval.high),
-            "n": int(len(xs[0]))}
+            "n": int(len(xs[0])), "tost_low": float(t_low), "tost_high": float(t_high)}
 
 def f1_of_means(p: np.ndarray, r: np.ndarray, axis: int = -1) -> np.ndarray:
     "F1 of the mean precision and the mean recall (the Surprise-FAQ F1), along `axis`."

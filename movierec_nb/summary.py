@@ -17,8 +17,8 @@ from .report import Report
 # %% auto #0
 __all__ = ['TREND_CLAIM', 'PAPER_COLORS', 'LOWER_IS_BETTER', 'report_files', 'summary_inputs', 'collect_claims', 'collect_trends',
            'dataset_slopes', 'pooled_trend', 'reports_table', 'collect_gaps', 'compact_table', 'verdict_counts',
-           'gaps_markdown', 'trend_markdown', 'summary_markdown', 'collect_controls', 'control_markdown',
-           'plot_overview', 'plot_trends', 'summary_path', 'write_summary']
+           'scope_paragraph', 'gaps_markdown', 'trend_markdown', 'summary_markdown', 'collect_controls',
+           'control_markdown', 'plot_overview', 'plot_trends', 'summary_path', 'write_summary']
 
 # %% ../nbs/08_summary.ipynb #881e1eac
 def report_files(reports: str | Path, profile: str) -> list[Path]:
@@ -30,40 +30,49 @@ def summary_inputs(reports: str | Path, profile: str) -> dict[str, str]:
     from movierec_nb.core import file_digest
     return {str(p.relative_to(reports)): file_digest(p) for p in report_files(reports, profile)}
 
-_COLUMNS = ["paper", "model", "metric", "kind", "claimed", "measured", "low", "high", "n", "sd", "difference", "paper dataset",
-            "dataset", "our dataset", "protocol", "rule", "verdict", "reason", "report"]
+# %% ../nbs/08_summary.ipynb #5c0e1a77
+_COLUMNS = ["paper", "model", "metric", "kind", "claimed", "printed", "measured", "low", "high", "n", "sd", "difference", "paper dataset",
+            "dataset", "where", "margin", "our dataset", "protocol", "rule", "verdict", "reason", "report"]
 
 def collect_claims(reports: str | Path, profile: str) -> pd.DataFrame:
-    "One row per (report, claim) and per (report, qualitative claim), plus every registry row no report decides (not measured / not tested)."
-    from movierec_nb.claims import claims_for
+    """One row per (report, claim) and per (report, qualitative claim), plus every registry row no report decides (not measured / not tested).
+
+    `where` is the row's own (paper, equivalent, substitute); a qualitative row, and a report written before rows recorded it, gets it from
+    the registry's paper data and the report's label (`claims.where_measured`)."""
+    from movierec_nb.claims import claims_for, where_measured
     rows, nan = [], float("nan")
+    printed = {(c.paper, c.model, c.metric): c.printed for c in CLAIMS}
     for p in report_files(reports, profile):
         r = Report.load(p)
-        where = str(p.relative_to(reports)).removesuffix(".metrics.json")
+        rel = str(p.relative_to(reports)).removesuffix(".metrics.json")
         reg = {c.metric: c for c in claims_for(r.paper, None)} if r.paper in PAPERS + CONTROLS else {}
         for c in r.claims:
             rows.append({"paper": r.paper, "model": c.model, "metric": c.metric, "kind": "numeric", "claimed": c.paper, "measured": c.ours,
+                         "printed": c.printed or printed.get((r.paper, c.model, c.metric), ""), "where": c.where or where_measured(r.paper, r.label),
+                         "margin": c.margin,
                          "low": c.low, "high": c.high, "n": c.n, "sd": c.ours_sd, "difference": c.difference, "paper dataset": c.paper_dataset,
                          "dataset": r.label, "our dataset": c.our_dataset, "protocol": c.our_protocol,
-                         "rule": getattr(reg.get(c.metric), "rule", ""), "verdict": c.verdict, "reason": c.reason, "report": where})
+                         "rule": getattr(reg.get(c.metric), "rule", ""), "verdict": c.verdict, "reason": c.reason, "report": rel})
         for f in r.findings:
             c = reg.get(f.claim)
             rows.append({"paper": r.paper, "model": c.model if c else "(unregistered)", "metric": f.claim, "kind": "qualitative", "claimed": nan,
+                         "printed": "", "where": where_measured(r.paper, r.label), "margin": nan,
                          "measured": f.value, "low": f.low, "high": f.high, "n": f.n, "sd": nan, "difference": nan,
                          "paper dataset": c.dataset if c else "—", "dataset": r.label, "our dataset": r.label, "protocol": f.statistic,
-                         "rule": f.rule, "verdict": f.verdict, "reason": f.evidence, "report": where})
+                         "rule": f.rule, "verdict": f.verdict, "reason": f.evidence, "report": rel})
     trends = collect_trends(reports, profile)
     pooled = pooled_trend(trends)
     if pooled is not None:
         c = {c.metric: c for c in claims_for("liu-survey", None)}[TREND_CLAIM]
         rows.append({"paper": "liu-survey", "model": c.model, "metric": c.metric, "kind": "qualitative", "claimed": nan, "measured": pooled["value"],
+                     "printed": "", "where": "paper", "margin": nan,
                      "low": pooled["low"], "high": pooled["high"], "n": pooled["n"], "sd": nan, "difference": nan, "paper dataset": c.dataset,
                      "dataset": "pooled: " + " + ".join(trends.dataset.unique()), "our dataset": "every liu report of the profile",
                      "protocol": pooled["statistic"], "rule": pooled["rule"], "verdict": pooled["verdict"], "reason": pooled["evidence"], "report": "—"})
     df = pd.DataFrame(rows, columns=_COLUMNS)
     seen = set(zip(df.paper, df.model, df.metric))
     missing = [{"paper": c.paper, "model": c.model, "metric": c.metric, "kind": "qualitative" if c.qualitative else "numeric",
-                "claimed": c.value, "measured": nan, "low": nan, "high": nan, "n": 0, "sd": nan, "difference": nan, "paper dataset": c.dataset,
+                "claimed": c.value, "printed": c.printed, "where": "—", "margin": c.margin, "measured": nan, "low": nan, "high": nan, "n": 0, "sd": nan, "difference": nan, "paper dataset": c.dataset,
                 "dataset": "—", "our dataset": "—", "protocol": c.protocol, "rule": c.rule,
                 "verdict": "not tested" if c.qualitative else "not measured", "reason": f"no {profile} report decides it", "report": "—"}
                for c in CLAIMS if (c.paper, c.model, c.metric) not in seen]
@@ -138,7 +147,7 @@ def collect_gaps(reports: str | Path, profile: str) -> tuple[pd.DataFrame, dict[
     cols = ["paper", "dataset", "step", "factor", "HR@10", "low", "high", "change", "report"]
     return (pd.concat(rows, ignore_index=True)[cols] if rows else pd.DataFrame(columns=cols)), words
 
-# %% ../nbs/08_summary.ipynb #24db9d9a
+# %% ../nbs/08_summary.ipynb #cbba42c2
 def _fmt(x: float, low: float | None = None, high: float | None = None) -> str:
     if x is None or not np.isfinite(x): return "—"
     return f"{x:.3f} [{low:.3f}, {high:.3f}]" if low is not None and np.isfinite(low) and np.isfinite(high) else f"{x:.3f}"
@@ -150,10 +159,14 @@ def _md_table(df: pd.DataFrame) -> str:
 
 def _measured(t: pd.DataFrame) -> list[str]: return [_fmt(x, lo, hi) for x, lo, hi in zip(t.measured, t.low, t.high)]
 
+def _claimed(t: pd.DataFrame) -> list[str]:
+    "The claimed values as the papers printed them (3 decimals where a row has no printed form)."
+    return [p if isinstance(p, str) and p else _fmt(x) for p, x in zip(t.get("printed", [""] * len(t)), t.claimed)]
+
 def compact_table(claims: pd.DataFrame) -> str:
-    "The README's results table: one row per claim and report (dataset = the report's label), ours with its 95% interval, 3 decimals."
+    "The README's results table: one row per claim and report (dataset = the report's label, and where it stands), ours with its 95% interval."
     t = pd.DataFrame({"paper": claims.paper.astype(str), "model": claims.model, "metric": claims.metric, "dataset": claims["dataset"],
-                      "claimed": [_fmt(x) for x in claims.claimed], "measured [95% interval]": _measured(claims),
+                      "data": claims["where"], "claimed": _claimed(claims), "measured [95% interval]": _measured(claims),
                       "difference": [f"{d:+.3f}" if np.isfinite(d) else "—" for d in claims.difference], "verdict": claims.verdict})
     return _md_table(t)
 
@@ -161,10 +174,35 @@ def _link(report: str) -> str:
     "A markdown link to a report (a path relative to reports/, without suffix), or the text as it is."
     return f"[{report}]({report}.ipynb)" if report not in ("—", "") else report
 
-def verdict_counts(claims: pd.DataFrame) -> pd.DataFrame:
-    "Papers × verdicts: how many rows of each verdict (numeric and qualitative)."
-    return pd.crosstab(claims.paper.astype(str), claims.verdict).reindex([p for p in PAPERS + CONTROLS if p in set(claims.paper.astype(str))])
+# %% ../nbs/08_summary.ipynb #5af7d18c
+def verdict_counts(claims: pd.DataFrame, # `collect_claims`
+                   papers: tuple[str, ...] = PAPERS, # PAPERS (the default) or CONTROLS
+                  ) -> pd.DataFrame:
+    "`papers` × verdicts: how many rows of each verdict (numeric and qualitative)."
+    t = claims[claims.paper.astype(str).isin(papers)]
+    return pd.crosstab(t.paper.astype(str), t.verdict).reindex([p for p in papers if p in set(t.paper.astype(str))])
 
+def scope_paragraph(claims: pd.DataFrame) -> str:
+    "What the study can and cannot say, in words, from the papers' rows (controls apart): where each was measured and how it was decided."
+    p = claims[claims.paper.astype(str).isin(PAPERS)]
+    num, qual = p[p.kind == "numeric"], p[(p.kind == "qualitative") & (p.report != "—")]
+    counts = lambda t: ", ".join(f"{k} {v}" for k, v in t.verdict.value_counts().items()) or "none"   # noqa: E731
+    names = lambda t: ", ".join(sorted(set(t.paper.astype(str)))) or "none"                          # noqa: E731
+    measured = num[num.report != "—"]
+    home, subs = measured[measured["where"].isin(["paper", "equivalent"])], measured[measured["where"] == "substitute"]
+    n_claims = sum(1 for c in CLAIMS if c.paper in PAPERS and not c.qualitative)
+    repro = int((home.verdict == "reproduced").sum())
+    out = [f"**What this study can and cannot say.** The five papers make {n_claims} numeric claims. {len(home)} rows measure one on "
+           f"the paper's own data or an equivalent ({names(home)}): {counts(home)}. {len(subs)} rows measure one on a substitute "
+           f"({names(subs)}) and are not decided: they show how the paper's protocol behaves on the MovieLens data available here, not "
+           f"whether the paper's number holds on its own data. {int((num.report == '—').sum())} numeric claims are not measured in this profile."]
+    out.append("No paper's number is reproduced." if repro == 0 else f"{repro} row(s) reproduce a paper's number within its registered margin.")
+    out.append(f"Qualitative claims: {len(qual)} rows ({counts(qual)}), {int((qual['where'] == 'paper').sum())} of them on the paper's "
+               "own data (the survey's claims hold for any MovieLens release).")
+    out.append("The positive control is tallied apart, below: it checks the study's code, not a paper's claim.")
+    return " ".join(out)
+
+# %% ../nbs/08_summary.ipynb #fabef121
 def gaps_markdown(gaps: pd.DataFrame, words: dict[str, str]) -> list[str]:
     "SUMMARY.md's section on the NCF gaps: per report, the step-by-step attribution with intervals and the chapter's conclusion."
     if not len(gaps): return []
@@ -178,6 +216,7 @@ def gaps_markdown(gaps: pd.DataFrame, words: dict[str, str]) -> list[str]:
         out += [f"### {_link(where)}", "", _md_table(t), "", words.get(where, ""), ""]
     return out
 
+# %% ../nbs/08_summary.ipynb #de82e8c1
 def trend_markdown(points: pd.DataFrame, # `collect_trends`
                    figure: str | None = None, # the trend figure's path relative to reports/
                   ) -> list[str]:
@@ -204,22 +243,34 @@ def trend_markdown(points: pd.DataFrame, # `collect_trends`
     if figure: out += [f"![deep minus traditional against training size]({figure})", ""]
     return out
 
+# %% ../nbs/08_summary.ipynb #a6d56b3c
+def _paper_table(t: pd.DataFrame) -> str:
+    "One paper's full table in SUMMARY.md."
+    return _md_table(pd.DataFrame({
+        "model": t.model, "claim": t.metric, "dataset": t["dataset"], "data": t["where"], "claimed": _claimed(t), "measured [95% interval]": _measured(t),
+        "n": [int(n) if n else "—" for n in t.n], "sd over seeds": [f"{s:.3f}" if np.isfinite(s) else "—" for s in t.sd],
+        "difference": [f"{d:+.3f}" if np.isfinite(d) else "—" for d in t.difference],
+        "margin": [f"±{m:g}" if np.isfinite(m) else "—" for m in t.margin.astype(float)], "paper dataset": t["paper dataset"],
+        "our setting": t["our dataset"], "statistic / protocol": t.protocol, "rule": t.rule, "verdict": t.verdict, "why": t.reason,
+        "report": [_link(r) for r in t.report]}))
+
 def summary_markdown(claims: pd.DataFrame, profile: str, figure: str | None = None, reports: pd.DataFrame | None = None,
                      gaps: tuple[pd.DataFrame, dict[str, str]] | None = None,
                      trends: tuple[pd.DataFrame, str | None] | None = None, # (`collect_trends`, its figure's path)
                      controls: list[dict[str, Any]] | None = None, # `collect_controls`
                     ) -> str:
-    "The text of SUMMARY.md: the verdict rule, verdict counts per paper, the overview figure, the reports, the NCF gap attributions, a full table per paper."
+    "The text of SUMMARY.md: what the study can say, the rules, verdict counts (papers; controls apart), the figure, reports, sections, tables."
     from movierec_nb.claims import NUMERIC_RULE
-    counts = verdict_counts(claims)
+    papers = claims[claims.paper.astype(str).isin(PAPERS)]
     out = [f"# Claimed vs measured ({profile} profile)", "",
            "Generated by `python -m movierec_nb.reproduce` (notebook `nbs/08_summary.ipynb`) from every report's metrics.json "
-           "and the claims registry; do not edit by hand.", "",
-           f"Numeric claims: {NUMERIC_RULE} (the rules are stated in `nbs/07_claims.ipynb`). Qualitative claims: the registry's rule "
-           "on the named statistic and its 95% interval (supported / contradicted / inconclusive), or a stated inequality where the "
-           "measurement has no sampling interval (supported / not supported).", "",
-           "Verdicts: " + ", ".join(f"{k} {v}" for k, v in claims.verdict.value_counts().items()) + ".", "",
-           _md_table(counts.reset_index().rename(columns={"paper": "paper"})), ""]
+           "and the claims registry; do not edit by hand.", "", scope_paragraph(claims), "",
+           f"Numeric claims: {NUMERIC_RULE} (the rules and every margin's rationale are in `nbs/07_claims.ipynb`). Qualitative claims: the "
+           "registry's rule on the named statistic and its 95% interval (supported / contradicted / inconclusive), or a stated inequality "
+           "where the measurement has no sampling interval (supported / not supported).", "",
+           "The papers' verdicts: " + ", ".join(f"{k} {v}" for k, v in papers.verdict.value_counts().items()) + ".", "",
+           _md_table(verdict_counts(claims).reset_index()), ""]
+    if len(ctl := verdict_counts(claims, CONTROLS)): out += ["The positive control's rows, apart:", "", _md_table(ctl.reset_index()), ""]
     if figure: out += [f"![claimed vs measured]({figure})", ""]
     if reports is not None and len(reports):
         out += ["## The reports", "", "Each report's settings and provenance (the report's own header has the full tables).", "",
@@ -227,14 +278,7 @@ def summary_markdown(claims: pd.DataFrame, profile: str, figure: str | None = No
     if controls: out += control_markdown(controls)
     if gaps is not None: out += gaps_markdown(*gaps)
     if trends is not None: out += trend_markdown(*trends)
-    for paper, t in claims.groupby("paper", sort=True, observed=True):
-        full = pd.DataFrame({"model": t.model, "claim": t.metric, "dataset": t["dataset"], "claimed": [_fmt(x) for x in t.claimed],
-                             "measured [95% interval]": _measured(t), "n": [int(n) if n else "—" for n in t.n],
-                             "sd over seeds": [f"{s:.3f}" if np.isfinite(s) else "—" for s in t.sd],
-                             "difference": [f"{d:+.3f}" if np.isfinite(d) else "—" for d in t.difference],
-                             "paper dataset": t["paper dataset"], "our setting": t["our dataset"], "statistic / protocol": t.protocol,
-                             "rule": t.rule, "verdict": t.verdict, "why": t.reason, "report": [_link(r) for r in t.report]})
-        out += [f"## {paper}", "", _md_table(full), ""]
+    for paper, t in claims.groupby("paper", sort=True, observed=True): out += [f"## {paper}", "", _paper_table(t), ""]
     return "\n".join(out)
 
 # %% ../nbs/08_summary.ipynb #aee6782c
@@ -267,7 +311,8 @@ def control_markdown(controls: list[dict[str, Any]], brief: bool = False,
     if brief: return lines
     out = ["## The positive control (ncf-control)", "",
            "Our networks against the authors' own code (`nbs/15a_ncf_reference.ipynb`) on the same test files, users and candidates, "
-           "decided by the margin registered in `claims.MARGINS` before the run; the published numbers are for all 6,040 users and "
+           "decided by the margin registered in `claims.MARGINS` before the run (a TOST at 5%: the 90% interval of the difference inside "
+           "±margin); the published numbers are for all 6,040 users and "
            "are decided only on those data. The control rows below are not counted with the papers' claims.", "", *lines, ""]
     for c in controls:
         if c["decision"] is not None and len(c["decision"]):
@@ -275,6 +320,7 @@ def control_markdown(controls: list[dict[str, Any]], brief: bool = False,
             out += [f"### {_link(c['report'])}", "", _md_table(pd.DataFrame({
                 "network": d.model, "ours (HR@10)": [f"{x:.3f}" for x in d.ours], "authors' code": [f"{x:.3f}" for x in d["authors' code"]],
                 "ours − theirs [95% interval]": [_fmt(x, lo, hi) for x, lo, hi in zip(d.difference, d.low, d.high)],
+                "90% interval (decides)": [f"[{lo:+.3f}, {hi:+.3f}]" for lo, hi in zip(d["tost low"], d["tost high"])] if "tost low" in d else "—",
                 "seeds (ours / theirs)": [f"{int(a)} / {int(b)}" for a, b in zip(d["our seeds"], d["their seeds"])],
                 "margin": [f"±{m:.2f}" for m in d.margin], "verdict": d.verdict})), ""]
         if c["attribution"] is not None and len(c["attribution"]):

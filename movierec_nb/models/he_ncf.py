@@ -282,7 +282,8 @@ def control_table(runs: list[dict[str, Any]], # `control_run` results, one per t
         for metric in ("HR@10", "NDCG@10"):
             vals = _seed_values(runs, metric, model)
             est = interval(np.mean(vals, axis=0), _seed_se(vals), seed=seed)
-            row |= {metric: est["mean"], f"{metric} low": est["low"], f"{metric} high": est["high"], "n": est["n"], "seeds": len(vals)}
+            row |= {metric: est["mean"], f"{metric} low": est["low"], f"{metric} high": est["high"], f"{metric} tost low": est["tost_low"],
+                    f"{metric} tost high": est["tost_high"], "n": est["n"], "seeds": len(vals)}
         if model in runs[0]["histories"]:
             row["best test epoch HR@10"] = float(np.mean([r["histories"][model]["test_HR@10"].max() for r in runs if model in r["histories"]]))
         for source, g in published.groupby("source"):
@@ -304,18 +305,20 @@ def control_decision(runs: list[dict[str, Any]], # `with_reference`'s runs
         est = interval(np.mean(ours, axis=0) - np.mean(theirs, axis=0), float(np.hypot(_seed_se(ours), _seed_se(theirs))), seed=seed)
         margin = margin_for("ncf-control", f"our {m} −")
         rows.append({"model": m, "ours": float(np.mean(ours)), "authors' code": float(np.mean(theirs)), "difference": est["mean"],
-                     "low": est["low"], "high": est["high"], "n": est["n"], "our seeds": len(ours), "their seeds": len(theirs),
-                     "margin": margin.margin, "verdict": equivalence_verdict(est["low"], est["high"], margin.margin)})
-    return pd.DataFrame(rows, columns=["model", "ours", "authors' code", "difference", "low", "high", "n", "our seeds", "their seeds",
-                                       "margin", "verdict"]).set_index("model")
+                     "low": est["low"], "high": est["high"], "tost low": est["tost_low"], "tost high": est["tost_high"], "n": est["n"],
+                     "our seeds": len(ours), "their seeds": len(theirs), "margin": margin.margin,
+                     "verdict": equivalence_verdict(est["tost_low"], est["tost_high"], margin.margin)})
+    return pd.DataFrame(rows, columns=["model", "ours", "authors' code", "difference", "low", "high", "tost low", "tost high", "n", "our seeds",
+                                       "their seeds", "margin", "verdict"]).set_index("model")
 
 def control_verdict(decision: pd.DataFrame, model: str = "NeuMF") -> str:
     "The control's verdict in words: passes (equivalent), fails (different), inconclusive, or not decided (no reference run)."
     if model not in decision.index: return f"not decided: the authors' code was not run for {model} here"
     d = decision.loc[model]
     word = {"equivalent": "passes", "different": "fails"}.get(d["verdict"], "is inconclusive")
-    return (f"{word}: our {model} minus the authors' code {d['difference']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}] HR@10 against "
-            f"the registered margin ±{d['margin']:.2f} ({int(d['our seeds'])} seed(s) of ours, {int(d['their seeds'])} of theirs)")
+    return (f"{word}: our {model} minus the authors' code {d['difference']:+.3f} HR@10, 95% interval [{d['low']:+.3f}, {d['high']:+.3f}], "
+            f"90% [{d['tost low']:+.3f}, {d['tost high']:+.3f}] against the registered margin ±{d['margin']:.2f} (TOST at 5%; "
+            f"{int(d['our seeds'])} seed(s) of ours, {int(d['their seeds'])} of theirs)")
 
 # %% ../../nbs/15_ncf_control.ipynb #88de96c8
 def plot_control(table: pd.DataFrame, title: str = "") -> Any:
