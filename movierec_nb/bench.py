@@ -162,17 +162,13 @@ def _real_or_synthetic(name: str, # the registry release whose files and format 
                        folder: str, # the dataset folder under the data root (e.g. ml-1m-partial)
                        seed: int, # seed of the synthetic stand-in
                        shape: tuple[int, int, int] | None = None, # (users, movies, ratings) of the stand-in; None: the release's
-                       verify: bool = True, # False reads a partial copy without checksum verification (its warning silenced)
                       ) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     "Ratings and movies of `folder` under the data root, else a synthetic set of `shape` in `name`'s format; the label says which."
-    import warnings
     from movierec_nb.core import data_dir
     from movierec_nb.data import dataset_info, load_movielens, synthetic_frames
     info, path = dataset_info(name), data_dir() / folder
     if (path / info.files["ratings"]).exists():
-        with warnings.catch_warnings():
-            if not verify: warnings.simplefilter("ignore")
-            d = load_movielens(name, path=path, verify=verify, download=False, progress=False)
+        d = load_movielens(name, path=path, download=False, progress=False)
         return d.ratings, d.items, folder
     f = synthetic_frames(*(shape or (info.n_users, info.n_items, info.n_ratings)), fmt=info.fmt, seed=seed, scale=info.rating_scale)
     return f["ratings"], f["items"], f"synthetic {folder} shape"
@@ -182,7 +178,7 @@ def bench_baselines(seed: int = 0) -> list[dict]:
     import numpy as np
     from movierec_nb.baselines import EASE, NeighborhoodCF
     from movierec_nb.splits import LeaveOneOut, split
-    ratings, _, label = _real_or_synthetic("ml-1m", "ml-1m-partial", seed, shape=(2999, 3615, 487_650), verify=False)
+    ratings, _, label = _real_or_synthetic("ml-1m", "ml-1m-partial", seed, shape=(2999, 3615, 487_650))
     s = split(ratings, LeaveOneOut(validation=False))
     users = np.arange(s.n_users)
     rows = []
@@ -274,7 +270,7 @@ def bench_tuning(models: tuple[str, ...] = ("zeng-embedding", "wang-ncf"), # key
                  trials: int = 30, # finished trials each study must hold
                  workers: int = 2, # processes sharing each study's storage
                  data_dir: str | None = None, # the data root holding ml-1m-partial (None: $MOVIEREC_DATA_DIR)
-                 folder: str = "ml-1m-partial", # the dataset folder under the root, read as ml-1m without verification
+                 folder: str = "ml-1m-partial", # the dataset folder under the root, read as ml-1m (a subset: verified as its rule's result)
                  max_epochs: int | None = None, # networks: epochs per trial at most (None: the registry's)
                 ) -> list[dict]:
     "Wall time of a `trials`-trial study per model, run by `workers` processes sharing one storage; trials finished and pruned; best value."
@@ -293,7 +289,7 @@ def _tuning_study(model: str, db: Path, folder: Path, trials: int, workers: int,
     "One benchmark study: `workers` processes of the tuning command on one SQLite file; the benchmark's rows."
     import optuna
     from movierec_nb.core import ENV_THREADS
-    cmd = [sys.executable, "-m", "movierec_nb.tuning", model, "--dataset", "ml-1m", "--path", str(folder), "--no-verify",
+    cmd = [sys.executable, "-m", "movierec_nb.tuning", model, "--dataset", "ml-1m", "--path", str(folder),
            "--trials", str(trials), "--storage", f"sqlite:///{db}", "--study", f"bench-{model}"]
     cmd += ["--max-epochs", str(max_epochs)] if max_epochs else []
     t0 = time.perf_counter()

@@ -13,7 +13,7 @@ import tempfile
 import warnings
 import zipfile
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -28,13 +28,14 @@ from .report import report_label
 
 # %% auto #0
 __all__ = ['LICENCE', 'CITATION', 'GROUPLENS', 'DATASETS', 'RECORD_NAME', 'RATING_DTYPES', 'ML100K_GENRES', 'ML1M_AGE_GROUPS',
-           'ML1M_OCCUPATIONS', 'LOADER_VERSION', 'ML1M_GENRES', 'MLLATEST_GENRES', 'ML100K_OCCUPATIONS', 'DatasetInfo',
-           'dataset_info', 'DataError', 'DatasetNotFoundError', 'ChecksumError', 'CorruptArchiveError',
+           'ML1M_OCCUPATIONS', 'LOADER_VERSION', 'SUBSETS', 'ML1M_GENRES', 'MLLATEST_GENRES', 'ML100K_OCCUPATIONS',
+           'DatasetInfo', 'dataset_info', 'DataError', 'DatasetNotFoundError', 'ChecksumError', 'CorruptArchiveError',
            'MalformedDataError', 'FormatMismatchError', 'DataSource', 'verify_folder', 'extract_archive',
            'download_movielens', 'age_code', 'read_ratings', 'split_title_year', 'read_items', 'read_users', 'Ratings',
-           'load_movielens', 'synthetic_frames', 'write_synthetic', 'load_movies', 'dataset_summary',
-           'genre_distribution', 'rating_distribution', 'plot_genre_distribution', 'plot_rating_distribution',
-           'plot_long_tails', 'plot_overview', 'load_chapter_data']
+           'load_movielens', 'Subset', 'subset_info', 'user_lines', 'make_subset', 'synthetic_frames',
+           'write_synthetic', 'load_movies', 'dataset_summary', 'genre_distribution', 'rating_distribution',
+           'plot_genre_distribution', 'plot_rating_distribution', 'plot_long_tails', 'plot_overview',
+           'load_chapter_data']
 
 # %% ../nbs/01_data.ipynb #0e05056f
 LICENCE = ("MovieLens data are provided by GroupLens Research (University of Minnesota) for research use. "
@@ -561,6 +562,9 @@ def _parse_folder(info: DatasetInfo, folder: Path) -> dict[str, pd.DataFrame | N
 def _find_folder(info: DatasetInfo, data_dir: Any, path: Any, download: bool, progress: bool) -> Path:
     if path not in (None, ""):   # a relative path names a folder under the data root
         folder = (resolve_data_dir(data_dir) / Path(path).expanduser()).resolve()
+        sub = SUBSETS.get(folder.name)
+        if not folder.is_dir() and sub is not None and sub.parent == info.name and folder.parent == resolve_data_dir(data_dir).resolve():
+            return make_subset(sub.name, data_dir, download=download, progress=progress)   # the rule, on the official files
         if not folder.is_dir():
             raise DatasetNotFoundError(f"{info.name}: folder {folder} (the path parameter) does not exist; " + _how_to_get(info))
         return folder
@@ -592,6 +596,7 @@ def load_movielens(name: str, # a registry name: ml-100k, ml-1m, ml-latest-small
     files whose checksum differs from the official one; this is recorded in `.source` and warned about."""
     info = dataset_info(name)
     folder = _find_folder(info, data_dir, path, download, progress)
+    if (sub := SUBSETS.get(folder.name)) is not None and sub.parent == name: info = subset_info(sub)   # verified against the rule's result
     if (folder / info.files["ratings"]).is_file():  # a file in another release's format: say so before any checksum
         _check_first_line(folder / info.files["ratings"], info.fmt, info.name)
     src = verify_folder(info, folder, verify=verify)
@@ -601,6 +606,79 @@ def load_movielens(name: str, # a registry name: ml-100k, ml-1m, ml-latest-small
         frames = _parse_folder(info, folder)
         if cache: _cache_write(key, frames)
     return Ratings(info.name, frames["ratings"], frames["items"], frames.get("users"), src, info)
+
+# %% ../nbs/01_data.ipynb #5816ef1f
+@dataclass(frozen=True)
+class Subset:
+    "A dataset defined as a rule on an official release: the ratings lines of users 1..`max_user`, verbatim and in order, with the other files."
+    name: str                  # its folder under the data root
+    parent: str                # the official release it is cut from
+    max_user: int              # the largest UserID kept
+    sha256: dict[str, str]     # file name -> SHA-256 of what the rule yields (the other files: the official ones)
+    n_ratings: int
+    n_users: int
+    rule: str
+
+SUBSETS: dict[str, Subset] = {s.name: s for s in [
+    Subset("ml-1m-partial", "ml-1m", 2999,
+           {"ratings.dat": "1273c4edfe3c0ff9e3a0a0d55819faeb947da0ad7df3927333b51ebefbeedc3d",
+            "movies.dat": _ML1M_KNOWN["movies.dat"].removeprefix("sha256:"), "users.dat": _ML1M_KNOWN["users.dat"].removeprefix("sha256:")},
+           487_650, 2_999, "the lines of users 1-2999 of ml-1m's ratings.dat, verbatim and in file order, with the official movies.dat and users.dat"),
+]}
+
+def subset_info(sub: Subset) -> DatasetInfo:
+    "The parent release's registry entry with the subset's checksums and counts (read by `load_movielens` for the subset's folder)."
+    info = dataset_info(sub.parent)
+    return replace(info, known_files={f: f"sha256:{h}" for f, h in sub.sha256.items()}, n_ratings=sub.n_ratings, n_users=sub.n_users,
+                   description=f"{sub.name}: {sub.rule} (the rule on {info.url})")
+
+# %% ../nbs/01_data.ipynb #4dca2c8d
+def user_lines(path: str | os.PathLike, # an ml-1m-format ratings file (UserID::MovieID::Rating::Timestamp lines)
+               max_user: int, # the largest UserID kept
+              ) -> bytes:
+    "The lines of the file whose UserID is at most `max_user`, verbatim (line ends included) and in file order; vectorised."
+    data = Path(path).read_bytes()
+    arr = np.frombuffer(data, np.uint8)
+    ends = np.flatnonzero(arr == ord("\n")) + 1
+    if len(arr) and arr[-1] != ord("\n"): ends = np.r_[ends, len(arr)]
+    users = read_ratings(path, "ml-1m")["user_id"].to_numpy()          # the parser's own checks, one row per line
+    if len(users) != len(ends):
+        raise MalformedDataError(f"{path}: {len(ends):,} lines but {len(users):,} ratings (blank lines?): not an ml-1m ratings file")
+    return arr[np.repeat(users <= max_user, np.diff(ends, prepend=0))].tobytes()
+
+# %% ../nbs/01_data.ipynb #a394404b
+def make_subset(name: str, # a key of `SUBSETS`
+                data_dir: str | os.PathLike | None = None, # the data root (None: $MOVIEREC_DATA_DIR, then the user cache)
+                download: bool = True, # fetch the parent release from GroupLens when its folder is missing
+                progress: bool = True, subset: Subset | None = None, # a subset to use instead of `name`'s (tests)
+               ) -> Path:
+    "Apply the subset's rule to the verified official files (downloaded when missing), check the result's checksums, write `<root>/<name>`."
+    sub = subset or SUBSETS.get(name)
+    if sub is None: raise ValueError(f"unknown subset {name!r}; valid: {', '.join(SUBSETS)}")
+    info, root = dataset_info(sub.parent), resolve_data_dir(data_dir)
+    parent = root / info.folder
+    if not (parent / info.files["ratings"]).is_file():
+        if not download:
+            raise DatasetNotFoundError(f"{sub.name} is {sub.rule}: it needs {parent / info.files['ratings']}, which is missing; "
+                                       f"download {info.url} (or run with downloads allowed) and extract it into {parent}")
+        parent = download_movielens(sub.parent, root, progress=progress)
+    verify_folder(info, parent)                                   # the official files, or an error
+    tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{sub.name}."))
+    try:
+        (tmp / info.files["ratings"]).write_bytes(user_lines(parent / info.files["ratings"], sub.max_user))
+        for f in sub.sha256:
+            if f != info.files["ratings"]: shutil.copyfile(parent / f, tmp / f)
+        got = {f: file_digest(tmp / f, memo=False) for f in sub.sha256}
+        if bad := [f for f in sub.sha256 if got[f] != sub.sha256[f]]:
+            raise ChecksumError(f"{sub.name}: the rule ({sub.rule}) applied to {parent} yields other bytes than the registered subset: "
+                                + "; ".join(f"{f} sha256 {got[f]}, expected {sub.sha256[f]}" for f in bad))
+        write_json(tmp / RECORD_NAME, {"origin": f"derived from {parent} by rule: {sub.rule}", "sha256": got})
+        target = root / sub.name
+        if target.exists(): shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
 
 # %% ../nbs/01_data.ipynb #72d2945a
 ML1M_GENRES = ["Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary", "Drama", "Fantasy",

@@ -76,7 +76,7 @@ TUNE_TRIALS = {"quick": {"ml-100k": 10, "ml-latest-small": 0, "ml-1m-partial": 0
 def plan(profile: str) -> list[Run]:
     "Every run of `profile`, in order; the summary last."
     if profile not in PROFILES: raise ValueError(f"unknown profile {profile!r}; valid: {', '.join(PROFILES)}")
-    half = dict(path="ml-1m-partial", verify=False)        # the ml-1m half, as ml-1m: a folder under the data root
+    half = dict(path="ml-1m-partial")                      # the ml-1m half (`data.SUBSETS`): a verified folder under the data root
     def paper(key, dataset, **kw): return _run(key, PAPER_NOTEBOOKS[key], dataset, **kw)
     if profile == "test":
         return [Run("data", "01_data.ipynb", "synthetic", dict(dataset="synthetic")),
@@ -642,11 +642,17 @@ def run_all(todo: list[tuple[Run, dict[str, Any]]], profile: str, reports: Path,
 
 # %% ../nbs/20_reproduce.ipynb #88f19986
 def _ensure_data(needs: set[str], root: Path, download: bool) -> dict[str, str]:
-    "Missing dataset folders -> why; official releases are downloaded when `download` and online."
-    from movierec_nb.data import DATASETS, download_movielens
+    "Missing dataset folders -> why; official releases are downloaded when `download` and online, subsets made by their rule."
+    from movierec_nb.data import DATASETS, SUBSETS, download_movielens, make_subset
     missing = {}
     for n in sorted(needs):
         if (root / n).is_dir(): continue
+        if n in SUBSETS:
+            try:
+                make_subset(n, root, download=download); continue
+            except Exception as e:   # no parent release, offline, or other bytes: say what the subset is and where it comes from
+                missing[n] = f"{SUBSETS[n].rule}: {e}"
+                continue
         if download and n in DATASETS:
             try:
                 download_movielens(n, root); continue

@@ -41,18 +41,27 @@ def test_ml_latest_small_real(real_root):
     assert (d.items.genres.map(len) == 0).sum() == (raw.genres == "(no genres listed)").sum() == 34
 
 
-def test_ml1m_partial_needs_verify_false(real_root):
-    folder = real_root / "ml-1m-partial"
-    with pytest.raises(ChecksumError, match="expected git-blob 77a7c4b150f588c23bb9e1f068aa996c0b413695"):
-        load_movielens("ml-1m", path=folder)
-    with pytest.warns(UserWarning, match="ratings.dat differs from the official file"):
-        d = load_movielens("ml-1m", path=folder, verify=False)
+def test_ml1m_partial_loads_verified_as_its_subset(real_root, tmp_path):
+    """ml-1m's first half is a subset by rule (`data.SUBSETS`): it loads verified against the checksums of what the rule yields,
+    by its folder under the data root and by an explicit path; a copy whose ratings differ is refused as not the rule's result."""
+    d = load_movielens("ml-1m", real_root, path="ml-1m-partial", download=False)
     assert d.n_ratings == 487_650 and d.ratings.user_id.min() == 1 and d.ratings.user_id.max() == 2999
     assert d.n_users == 2999 and len(d.users) == 6040
     status = {f["file"]: f["status"] for f in d.source.files}
-    assert status == {"ratings.dat": "mismatch", "movies.dat": "verified", "users.dat": "verified"}
-    assert not d.source.verified and d.source.to_dict()["warnings"]
+    assert status == {"ratings.dat": "verified", "movies.dat": "verified", "users.dat": "verified"}
+    assert d.source.verified and not d.source.to_dict()["warnings"]
     assert set(d.users.age_group.cat.categories) == set(D.ML1M_AGE_GROUPS.values())
+    copy = tmp_path / "ml-1m-partial"
+    shutil.copytree(real_root / "ml-1m-partial", copy)
+    with open(copy / "ratings.dat", "ab") as f: f.write(b"3000::1::5::978300760\n")     # one line of a user the rule leaves out
+    with pytest.raises(ChecksumError, match="expected sha256 1273c4edfe3c0ff9e3a0a0d55819faeb947da0ad7df3927333b51ebefbeedc3d"):
+        load_movielens("ml-1m", path=copy, cache=False)
+
+
+def test_ml1m_partial_without_the_official_release_says_how_to_make_it(tmp_path):
+    with pytest.raises(DatasetNotFoundError, match=r"ml-1m-partial is the lines of users 1-2999 .* needs .*ml-1m/ratings.dat, which is missing; "
+                                                   r"download https://files.grouplens.org/datasets/movielens/ml-1m.zip"):
+        load_movielens("ml-1m", tmp_path, path="ml-1m-partial", download=False)
 
 
 def test_real_ml1m_folder_without_ratings_says_which_file(real_root):

@@ -42,11 +42,11 @@ def test_quick_profile_on_real_data(real_root, tmp_path, no_summary):
     small = Report.load(tmp_path / "data" / "ml-latest-small-quick.metrics.json")
     assert small.results["summary"]["ratings"] == 100_836 and small.manifest["warnings"] == []
     half = Report.load(tmp_path / "data" / "ml-1m-partial-quick.metrics.json")
-    assert half.results["summary"]["ratings"] == 487_650 and half.results["summary"]["verified"] is False
-    assert any("verify=False" in w for w in half.manifest["warnings"])
-    assert_clean_report(tmp_path / "data" / "ml-1m-partial-quick.ipynb", "data")   # the caveat is in the header, not a printed warning
+    assert half.results["summary"]["ratings"] == 487_650 and half.results["summary"]["verified"] is True    # a subset by rule, verified
+    assert half.manifest["warnings"] == []
+    assert_clean_report(tmp_path / "data" / "ml-1m-partial-quick.ipynb", "data")
     nb = json.loads((tmp_path / "data" / "ml-1m-partial-quick.ipynb").read_text())
-    assert "**Caveat:** ml-1m: ratings.dat differs from the official file" in "".join(nb["cells"][1]["source"])
+    assert "Caveat" not in "".join(nb["cells"][1]["source"])
     assert nb["metadata"]["papermill"]["parameters"]["path"] == "ml-1m-partial"        # a folder under the data root, not a machine's path
 
 
@@ -56,7 +56,8 @@ def test_missing_data_stops_or_keeps_going(tmp_path, capsys):
     assert R.main(["--profile", "quick", "--reports", str(tmp_path / "r"), "--data-dir", str(empty), "--no-download"]) == 2
     err = capsys.readouterr().err
     assert f"missing data for data/ml-100k: {empty / 'ml-100k'} (download it from https://files.grouplens.org/datasets/movielens/ml-100k.zip)" in err
-    assert f"{empty / 'ml-1m-partial'} (a local folder only" in err and "--keep-going" in err
+    assert f"{empty / 'ml-1m-partial'} (the lines of users 1-2999 of ml-1m's ratings.dat" in err and "--keep-going" in err
+    assert "download https://files.grouplens.org/datasets/movielens/ml-1m.zip" in err     # the rule, and where its source comes from
     assert R.main(["--profile", "quick", "--reports", str(tmp_path / "r"), "--data-dir", str(empty), "--keep-going",
                    "--no-download", "--chapter", "data", "--chapter", "wang-ncf"]) == 2    # --keep-going, but nothing could run
     out, err = capsys.readouterr()

@@ -89,7 +89,7 @@ def test_real_tie_counts(real_root, name, kw, tied):
     "Users with two or more ratings at their latest timestamp: counted here with a plain groupby, then by the split."
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        d = load_movielens(name, path=real_root / kw["folder"], verify=False) if kw else load_movielens(name, real_root)
+        d = load_movielens(name, path=real_root / kw["folder"]) if kw else load_movielens(name, real_root)
     r = d.ratings
     at_latest = r[r.timestamp == r.groupby("user_id").timestamp.transform("max")].groupby("user_id").size()
     assert int((at_latest >= 2).sum()) == tied          # a fact about the data, independent of split()
@@ -179,7 +179,7 @@ def test_authors_split_on_the_real_files(real_root, ncf_dir):
     "He et al.'s files on ml-1m-partial: the counts PROVENANCE.md gives (2,999 users, 3,706 items, 91 never rated here, 77 repeats)."
     from movierec_nb.data import load_movielens
     from movierec_nb.splits import PAD, authors_split
-    data = load_movielens("ml-1m", real_root, path="ml-1m-partial", verify=False, download=False)
+    data = load_movielens("ml-1m", real_root, path="ml-1m-partial", download=False)
     a = authors_split(data.ratings, ncf_dir)
     assert [f["status"] for f in a.files] == ["verified", "verified"]
     assert a.users == "the 2,999 users present (of the files' 6,040)"
