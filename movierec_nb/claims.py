@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,7 @@ __all__ = ['PAPERS', 'CONTROLS', 'NUMERIC_RULE', 'PAPER_DATA', 'MARGIN_REGISTERE
            'MARGINS', 'REPRODUCED', 'LOWER', 'HIGHER', 'INCONCLUSIVE', 'NOT_MEASURED', 'NOT_PAPER_DATA',
            'NOT_APPLICABLE', 'DEFINITION_UNKNOWN', 'NOT_TESTABLE', 'WHERE', 'Claim', 'claims_for', 'Margin',
            'margin_for', 'equivalence_verdict', 'tost_verdict', 'where_measured', 'decide', 'direction_verdict',
-           'finding', 'claims_table']
+           'finding', 'claims_table', 'per_unit_frame']
 
 # %% ../nbs/07_claims.ipynb #290ce334
 @dataclass(frozen=True)
@@ -293,5 +294,14 @@ def claims_table(paper: str, # a key of `PAPERS` or `CONTROLS`
         why = "; ".join(x for x in (reasons.get(c.metric), reasons.get(c.model), reasons.get("*"), c.definition) if x)
         rows.append(ClaimRow(c.model, c.metric, c.value, mean, float(e.get("sd", nan)), mean - c.value, c.dataset, ours_dataset,
                              c.protocol, ours_protocol, decide(c, e, where), why, low, high, int(e.get("n", 0)),
-                             where=where, margin=c.margin, tost_low=t_low, tost_high=t_high, printed=c.printed))
+                             where=where, margin=c.margin, tost_low=t_low, tost_high=t_high, printed=c.printed,
+                             **{k: e[k] for k in ("extra_sd", "transform", "statistic", "boot_seed") if k in e}))
     return pd.DataFrame([asdict(r) for r in rows])
+
+def per_unit_frame(measured: dict[tuple[str, str] | str, dict[str, Any]], # `claims_table`'s input
+                  ) -> pd.DataFrame:
+    "The per-unit values behind every estimate of `measured` made by `stats.estimate`: model, metric, group, value (a long table)."
+    frames = [pd.DataFrame({"model": key[0] if isinstance(key, tuple) else "", "metric": key[1] if isinstance(key, tuple) else key,
+                            "group": g, "value": v}) for key, e in measured.items() if "values" in e for g, v in enumerate(e["values"])]
+    if not frames: raise ValueError("no estimate in `measured` keeps its values: make them with stats.estimate")
+    return pd.concat(frames, ignore_index=True)

@@ -431,7 +431,7 @@ def ceiling_study(ratings: pd.DataFrame, # the chapter's ratings
     from movierec_nb.stats import paired_family
     comparisons = paired_family(values, main, refs, METRIC_TESTS, seed=seed)
     shares = _share_curve(ratings, make_net, name, full, seed, tuned, best, values)
-    return {"split": s.summary().to_dict(), "table": table, "per_user": values, "comparisons": comparisons, "main": main, "best_baseline": best,
+    return {"split": s.summary().to_dict(), "seed": seed, "table": table, "per_user": values, "comparisons": comparisons, "main": main, "best_baseline": best,
             "curves": curves, "shares": shares, "tuned": {m: {k: t[k] for k in ("params", "validation HR@10", "trials", "resumed", "best epoch")}
                                                           for m, t in tuned.items()},
             "trials": {m: t["table"] for m, t in tuned.items()},
@@ -516,12 +516,13 @@ def gap_attribution(ceiling: dict[str, Any], # `ceiling_study`
     add("claimed", "the claim itself", [claimed, np.nan, np.nan], claimed - best_net)
     return pd.DataFrame(steps, columns=["step", "factor", "HR@10", "low", "high", "change"]).set_index("step")
 
-def ceiling_estimate(ceiling: dict[str, Any], name: str) -> dict[str, float]:
-    "The network's all-users HR@10 at the paper's settings as `claims.claims_table` takes it (one data seed: no sd over seeds)."
-    r = ceiling["table"].loc[f"{name} (paper settings)"]
-    return {"mean": float(r["HR@10"]), "low": float(r["HR@10 low"]), "high": float(r["HR@10 high"]), "tost_low": float(r["HR@10 tost_low"]),
-            "tost_high": float(r["HR@10 tost_high"]), "n": int(len(ceiling["per_user"]["HR@10"])),
-            "sd": float("nan")}
+def ceiling_estimate(ceiling: dict[str, Any], name: str) -> dict[str, Any]:
+    "The network's all-users HR@10 at the paper's settings as `claims.claims_table` takes it (`stats.estimate`; one data seed: no sd over seeds)."
+    from movierec_nb.stats import estimate
+    e = estimate(ceiling["per_user"]["HR@10"][f"{name} (paper settings)"].to_numpy(float), seed=ceiling["seed"])
+    if not np.isclose(e["low"], ceiling["table"].loc[f"{name} (paper settings)", "HR@10 low"], rtol=0, atol=1e-12):
+        raise RuntimeError(f"{name}: the claim's interval differs from the ceiling table's (the bootstrap seed or values changed)")
+    return {**e, "sd": float("nan")}
 
 def gap_conclusion(gap: pd.DataFrame, ceiling: dict[str, Any], name: str, label: str, claimed: float, paper_data: str) -> str:
     "The chapter's conclusion, in words, from `gap_attribution` and the ceiling comparisons."

@@ -24,8 +24,9 @@ from fastcore.basics import patch
 from .core import RunManifest, fix_threads, report_progress, start_run, write_json
 
 # %% auto #0
-__all__ = ['PROFILES', 'SHOWN_PACKAGES', 'NOT_SETTINGS', 'check_value', 'ChapterSettings', 'ClaimRow', 'Finding', 'jsonable',
-           'Report', 'report_label', 'ChapterRun', 'format_value', 'settings_used', 'provenance', 'report_header']
+__all__ = ['PROFILES', 'PER_UNIT', 'SHOWN_PACKAGES', 'NOT_SETTINGS', 'check_value', 'ChapterSettings', 'ClaimRow', 'Finding',
+           'jsonable', 'Report', 'report_label', 'ChapterRun', 'format_value', 'settings_used', 'provenance',
+           'report_header']
 
 # %% ../nbs/00a_report.ipynb #7fdab4d6
 PROFILES = ("test", "quick", "paper")
@@ -128,6 +129,10 @@ class ClaimRow:
     tost_low: float = float("nan")   # the 90% interval the verdict is decided on (a TOST at 5%)
     tost_high: float = float("nan")
     printed: str = ""            # the claimed value as the paper printed it
+    extra_sd: float = 0.0        # how the interval was computed (`stats.estimate`), so that it can be recomputed from the
+    transform: str = ""          # per-unit values stored beside the report (`<label>-<profile>.per-unit.parquet`)
+    statistic: str = ""
+    boot_seed: int = 0
 
 # %% ../nbs/00a_report.ipynb #437e78d6
 @dataclass
@@ -291,13 +296,16 @@ def note_cached(self: ChapterRun, step: str, results: Any) -> Any:
     return results
 
 # %% ../nbs/00a_report.ipynb #8fead783
+PER_UNIT = "per-unit.parquet"   # beside <label>-<profile>.metrics.json: the values every claim's interval is computed from
+
 @patch
 def save(self: ChapterRun, results: dict[str, Any] | None = None, # what the chapter measured (frames allowed)
          claims: Any = None, # the claims table (a frame of `ClaimRow` columns, or rows)
          findings: Any = None, # qualitative claims (rows of `Finding`)
          figures: dict[str, Any] | None = None, # name -> matplotlib figure
+         per_unit: pd.DataFrame | None = None, # the claims' per-unit values (`claims.per_unit_frame`), written beside the report
         ) -> Report:
-    "Finish the manifest; in a report run write the figures and `<label>-<profile>.metrics.json`. Returns the report."
+    "Finish the manifest; in a report run write the figures, the per-unit values and `<label>-<profile>.metrics.json`. Returns the report."
     report_progress("phase", "saving the report")
     report = Report(self.paper, self.label, self.profile, claims, findings, results or {},
                     {k: round(v, 3) for k, v in self.timings.items()}, self.manifest.finish().to_dict())
@@ -306,6 +314,7 @@ def save(self: ChapterRun, results: dict[str, Any] | None = None, # what the cha
     (self.report_dir / "figures").mkdir(parents=True, exist_ok=True)
     for name, fig in (figures or {}).items():
         fig.savefig(self.report_dir / "figures" / f"{self.label}-{self.profile}-{name}.png", dpi=110, bbox_inches="tight")
+    if per_unit is not None: per_unit.to_parquet(self.report_dir / f"{self.label}-{self.profile}.{PER_UNIT}", index=False)
     report.save(self.report_dir / f"{self.label}-{self.profile}.metrics.json")
     return report
 

@@ -12,9 +12,9 @@ import pandas as pd
 from scipy import stats
 
 # %% auto #0
-__all__ = ['TOST_LEVEL', 'TESTS', 'bootstrap_ci', 'mcnemar_exact', 'paired_pvalue', 'paired_comparison', 'holm', 'compare_to',
-           'interval', 'cluster_interval', 'statistic_interval', 'f1_of_means', 'paired_family', 'rank_correlation',
-           'slope_interval']
+__all__ = ['TOST_LEVEL', 'TESTS', 'ESTIMATE_KEYS', 'bootstrap_ci', 'mcnemar_exact', 'paired_pvalue', 'paired_comparison', 'holm',
+           'compare_to', 'interval', 'cluster_interval', 'statistic_interval', 'f1_of_means', 'estimate', 'reestimate',
+           'paired_family', 'rank_correlation', 'slope_interval']
 
 # %% ../nbs/03a_stats.ipynb #039ab59e
 def _as_rows(values: Any) -> np.ndarray:
@@ -180,6 +180,33 @@ def f1_of_means(p: np.ndarray, r: np.ndarray, axis: int = -1) -> np.ndarray:
     "F1 of the mean precision and the mean recall (the Surprise-FAQ F1), along `axis`."
     mp, mr = np.mean(p, axis=axis), np.mean(r, axis=axis)
     return 2 * mp * mr / np.where(mp + mr > 0, mp + mr, 1.0)
+
+# %% ../nbs/03a_stats.ipynb #04c0016a
+ESTIMATE_KEYS = ("mean", "low", "high", "n", "tost_low", "tost_high")
+
+def estimate(values: Any, # per-unit values; a list of them: one per data seed (cluster bootstrap), or [P, R] with statistic="f1"
+             extra_sd: float = 0.0, # `interval`'s widening for training seeds (one group only)
+             transform: str | None = None, # None, or "sqrt" (RMSE)
+             statistic: str | None = None, # None (the mean), or "f1" (F1 of mean precision and mean recall)
+             seed: int = 0, # the bootstrap's seed
+            ) -> dict[str, Any]:
+    "`interval`, `cluster_interval` or F1's `statistic_interval`, plus the inputs that recompute it: values (a list of arrays) and settings."
+    parts = [np.asarray(v, dtype=float) for v in values] if isinstance(values, (list, tuple)) else [np.asarray(values, dtype=float)]
+    if statistic not in (None, "f1"): raise ValueError(f"statistic must be None or 'f1', got {statistic!r}")
+    if statistic == "f1":
+        if len(parts) != 2: raise ValueError(f"statistic='f1' takes [precision, recall] per unit, got {len(parts)} array(s)")
+        est = statistic_interval(f1_of_means, *parts, seed=seed)
+    elif len(parts) > 1:
+        if extra_sd: raise ValueError("extra_sd widens one group of units; several data seeds are resampled as clusters instead")
+        est = cluster_interval(parts, transform, seed=seed)
+    else: est = interval(parts[0], extra_sd, transform, seed=seed)
+    return {**{k: est[k] for k in ESTIMATE_KEYS}, "values": parts, "extra_sd": float(extra_sd), "transform": transform or "",
+            "statistic": statistic or "", "boot_seed": int(seed)}
+
+def reestimate(values: list[np.ndarray], extra_sd: float = 0.0, transform: str = "", statistic: str = "", boot_seed: int = 0) -> dict[str, float]:
+    "The estimate recomputed from stored inputs (`estimate`'s keys without the inputs)."
+    e = estimate(values, extra_sd, transform or None, statistic or None, boot_seed)
+    return {k: e[k] for k in ESTIMATE_KEYS}
 
 # %% ../nbs/03a_stats.ipynb #be7033ed
 def paired_family(values: dict[str, pd.DataFrame], # metric -> units × models (the same units for every model)

@@ -16,9 +16,9 @@ from .report import Report
 
 # %% auto #0
 __all__ = ['TREND_CLAIM', 'PAPER_COLORS', 'LOWER_IS_BETTER', 'report_files', 'summary_inputs', 'collect_claims', 'collect_trends',
-           'dataset_slopes', 'pooled_trend', 'reports_table', 'collect_gaps', 'compact_table', 'verdict_counts',
-           'scope_paragraph', 'gaps_markdown', 'trend_markdown', 'summary_markdown', 'collect_controls',
-           'control_markdown', 'plot_overview', 'plot_trends', 'summary_path', 'write_summary']
+           'dataset_slopes', 'pooled_trend', 'reports_table', 'collect_gaps', 'recompute_claims', 'compact_table',
+           'verdict_counts', 'scope_paragraph', 'gaps_markdown', 'trend_markdown', 'summary_markdown',
+           'collect_controls', 'control_markdown', 'plot_overview', 'plot_trends', 'summary_path', 'write_summary']
 
 # %% ../nbs/08_summary.ipynb #881e1eac
 def report_files(reports: str | Path, profile: str) -> list[Path]:
@@ -146,6 +146,28 @@ def collect_gaps(reports: str | Path, profile: str) -> tuple[pd.DataFrame, dict[
         words[where] = str(r.results.get("conclusion", ""))
     cols = ["paper", "dataset", "step", "factor", "HR@10", "low", "high", "change", "report"]
     return (pd.concat(rows, ignore_index=True)[cols] if rows else pd.DataFrame(columns=cols)), words
+
+# %% ../nbs/08_summary.ipynb #52401b5c
+def recompute_claims(reports: str | Path, profile: str) -> pd.DataFrame:
+    "Every measured numeric claim of every report: its interval as stored and as recomputed from the per-unit values beside the report."
+    from movierec_nb.report import PER_UNIT
+    from movierec_nb.stats import reestimate
+    rows = []
+    for p in report_files(reports, profile):
+        r, f = Report.load(p), p.with_name(p.name.removesuffix("metrics.json") + PER_UNIT)
+        pu = pd.read_parquet(f) if f.exists() else None
+        for c in (c for c in r.claims if np.isfinite(c.low)):
+            row = {"report": str(p.relative_to(reports)).removesuffix(".metrics.json"), "model": c.model, "metric": c.metric,
+                   "low": c.low, "high": c.high, "low again": np.nan, "high again": np.nan}
+            g = None if pu is None else next((x for x in (pu[(pu.model == m) & (pu.metric == c.metric)] for m in (c.model, "")) if len(x)), None)
+            if g is not None:
+                e = reestimate([v.value.to_numpy() for _, v in g.groupby("group")], c.extra_sd, c.transform, c.statistic, c.boot_seed)
+                row |= {"low again": e["low"], "high again": e["high"]}
+            row["status"] = ("no per-unit file" if pu is None else "no values for this claim" if g is None
+                             else "equal" if np.isclose([row["low"], row["high"]], [row["low again"], row["high again"]], rtol=0, atol=1e-12).all()
+                             else "differs")
+            rows.append(row)
+    return pd.DataFrame(rows, columns=["report", "model", "metric", "low", "high", "low again", "high again", "status"])
 
 # %% ../nbs/08_summary.ipynb #cbba42c2
 def _fmt(x: float, low: float | None = None, high: float | None = None) -> str:

@@ -28,6 +28,14 @@ def ncf_reports(tmp_path_factory):
     return out
 
 
+def assert_recomputed(reports, chapter):
+    "Every measured claim of the chapter's test report: its interval recomputed from the per-unit values stored beside it is the same."
+    from movierec_nb.summary import recompute_claims
+    rc = recompute_claims(reports, "test")
+    rc = rc[rc.report.str.startswith(chapter + "/")]
+    assert len(rc) and (rc.status == "equal").all(), rc.to_string()
+
+
 @pytest.mark.parametrize("paper", NCF)
 def test_ncf_chapter_report_on_synthetic_data(paper, ncf_reports):
     r = Report.load(ncf_reports / paper / "synthetic-test.metrics.json")
@@ -60,6 +68,7 @@ def test_ncf_chapter_report_on_synthetic_data(paper, ncf_reports):
     assert all(f.verdict in ("supported", "contradicted", "inconclusive") and f.low <= f.value <= f.high for f in r.findings)
     for fig in ("data", "training", "results", "intervals", "catalogue", "ceiling"):
         assert (ncf_reports / paper / "figures" / f"synthetic-test-{fig}.png").stat().st_size > 10_000   # a drawn figure, not an empty canvas
+    assert_recomputed(ncf_reports, paper)
     assert_clean_report(ncf_reports / paper / "synthetic-test.ipynb", paper)
     # why a network looks like popularity, the catalogue sweep and the protocol orders (first data seed)
     assert r.table("diagnostics").loc["popularity", "popularity rho"] == pytest.approx(1.0)
@@ -134,6 +143,7 @@ def test_kanyuch_chapter_report_on_synthetic_data(tmp_path, no_summary):
     untestable = "explanations weight user preference 0.65 for its example user"    # an illustration in the paper: shown, not decided
     assert [f.verdict for f in r.findings if f.claim == untestable] == ["not a testable claim"]
     assert all(f.verdict in ("supported", "contradicted", "inconclusive") and f.low <= f.value <= f.high for f in r.findings if f.claim != untestable)
+    assert_recomputed(tmp_path, "kanyuch-deepcf")
 
 
 def test_aam_hybrid_chapter_report_on_synthetic_data(tmp_path, no_summary):
@@ -153,6 +163,7 @@ def test_aam_hybrid_chapter_report_on_synthetic_data(tmp_path, no_summary):
     assert [row["factor"] for row in r.results["table9_paired"]] == ["dim"]      # the paired rule: factors with a middle value
     assert all(c.low <= c.ours <= c.high for c in r.claims)
     assert all(c.verdict == "definition unknown" for c in r.claims)      # the paper's HR@K names neither K nor the candidates
+    assert_recomputed(tmp_path, "aam-hybrid")
     assert [f.claim for f in r.findings] == [c.metric for c in claims_for("aam-hybrid", qualitative=True)]
     for fig in ("architecture", "training-curves", "topk", "sensitivity"):
         assert (tmp_path / "aam-hybrid" / "figures" / f"synthetic-test-{fig}.png").stat().st_size > 10_000
@@ -233,3 +244,4 @@ def test_ncf_control_chapter_report_on_synthetic_data(tmp_path, no_summary):
     for fig in ("training", "control", "attribution"):
         assert (tmp_path / "ncf-control" / "figures" / f"synthetic-test-{fig}.png").stat().st_size > 10_000
     assert_clean_report(tmp_path / "ncf-control" / "synthetic-test.ipynb", "ncf-control")
+    assert_recomputed(tmp_path, "ncf-control")

@@ -25,9 +25,9 @@ from ..train import ImplicitPairs, TorchScorer, TrainConfig, Trainer, ranking_va
 # %% auto #0
 __all__ = ['NETWORKS', 'REFERENCE_MODELS', 'SPLITS', 'SEED_PARTS', 'BASELINE_PART', 'REFERENCE_TAG', 'PUBLISHED',
            'ATTRIBUTION_BASELINES', 'STEPS', 'GMF', 'MLP', 'NeuMF', 'HeSettings', 'he_split', 'train_he', 'control_run',
-           'join_runs', 'control_split', 'with_reference', 'control_table', 'control_decision', 'control_verdict',
-           'plot_control', 'control_comparisons', 'control_reason', 'attribution_splits', 'by_movielens_user',
-           'attribution_run', 'attribution_table', 'plot_attribution', 'control_conclusion']
+           'join_runs', 'control_split', 'with_reference', 'control_estimate', 'control_table', 'control_decision',
+           'control_verdict', 'plot_control', 'control_comparisons', 'control_reason', 'attribution_splits',
+           'by_movielens_user', 'attribution_run', 'attribution_table', 'plot_attribution', 'control_conclusion']
 
 # %% ../../nbs/15_ncf_control.ipynb #2b3ce0c9
 def _keras_init(layer: nn.Linear, output: bool = False) -> nn.Linear:
@@ -270,20 +270,24 @@ def _seed_se(values: list[np.ndarray]) -> float:
     "Standard error of the mean over training seeds (0 with one seed: its spread is then not in the interval)."
     return float(np.std([v.mean() for v in values], ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
 
+def control_estimate(runs: list[dict[str, Any]], metric: str, model: str, seed: int = 0) -> dict[str, Any]:
+    "Our `model`'s `metric`: `stats.estimate` of the per-user mean over the training seeds, widened by their spread; and the seeds."
+    from movierec_nb.stats import estimate
+    vals = _seed_values(runs, metric, model)
+    return {**estimate(np.mean(vals, axis=0), _seed_se(vals), seed=seed), "seeds": len(vals)}
+
 def control_table(runs: list[dict[str, Any]], # `control_run` results, one per training seed (the first with baselines), `with_reference`'s
                   published: pd.DataFrame = PUBLISHED, # model, source, HR@10, NDCG@10
                   seed: int = 0, # seed of the resampling
                  ) -> pd.DataFrame:
     "Per model: HR@10 and NDCG@10 with 95% intervals, seeds, the best-test-epoch HR@10 of the networks, and the published values beside."
-    from movierec_nb.stats import interval
     rows = []
     for model in runs[0]["per_user"]["HR@10"].columns:
         row = {"model": model}
         for metric in ("HR@10", "NDCG@10"):
-            vals = _seed_values(runs, metric, model)
-            est = interval(np.mean(vals, axis=0), _seed_se(vals), seed=seed)
+            est = control_estimate(runs, metric, model, seed)
             row |= {metric: est["mean"], f"{metric} low": est["low"], f"{metric} high": est["high"], f"{metric} tost low": est["tost_low"],
-                    f"{metric} tost high": est["tost_high"], "n": est["n"], "seeds": len(vals)}
+                    f"{metric} tost high": est["tost_high"], "n": est["n"], "seeds": est["seeds"]}
         if model in runs[0]["histories"]:
             row["best test epoch HR@10"] = float(np.mean([r["histories"][model]["test_HR@10"].max() for r in runs if model in r["histories"]]))
         for source, g in published.groupby("source"):

@@ -209,23 +209,23 @@ def cell_values(model: Any, # anything with `score(users, items)` that predicts 
 
 def cell_estimates(per_seed: list[dict[str, pd.DataFrame]], # `cell_values` of each training seed (same split)
                   ) -> dict[str, dict[str, float]]:
-    "Metric -> mean, low, high, n, sd (over seeds): RMSE, MAE, and own-items / full P, R, F1, NDCG@10."
-    from movierec_nb.stats import f1_of_means, interval, statistic_interval
+    "Metric -> `stats.estimate` (mean, low, high, n and its inputs) and sd over seeds: RMSE, MAE, and own-items / full P, R, F1, NDCG@10."
+    from movierec_nb.stats import estimate
     if not per_seed: raise ValueError("a cell needs at least one seed's values")
     def units(part, col): return np.mean([v[part][col].to_numpy(float) for v in per_seed], axis=0)
     def seed_values(part, col, f=np.mean): return np.array([f(v[part][col].to_numpy(float)) for v in per_seed])
     def spread(x): return float(np.std(x, ddof=1) / np.sqrt(len(x))) if len(x) > 1 else 0.0
     rmse = seed_values("rating", "SE", lambda x: np.sqrt(x.mean()))
-    out = {"RMSE": {**interval(units("rating", "SE"), spread(rmse), "sqrt"), "sd": float(np.std(rmse, ddof=1)) if len(rmse) > 1 else np.nan}}
+    out = {"RMSE": {**estimate(units("rating", "SE"), spread(rmse), "sqrt"), "sd": float(np.std(rmse, ddof=1)) if len(rmse) > 1 else np.nan}}
     mae = seed_values("rating", "AE")
-    out["MAE"] = {**interval(units("rating", "AE"), spread(mae)), "sd": float(np.std(mae, ddof=1)) if len(mae) > 1 else np.nan}
+    out["MAE"] = {**estimate(units("rating", "AE"), spread(mae)), "sd": float(np.std(mae, ddof=1)) if len(mae) > 1 else np.nan}
     for part in ("own-items", "full"):
         for m in ("P@10", "R@10", "NDCG@10"):
             x = seed_values(part, m)
-            out[f"{part} {m}"] = {**interval(units(part, m), spread(x)), "sd": float(np.std(x, ddof=1)) if len(x) > 1 else np.nan}
+            out[f"{part} {m}"] = {**estimate(units(part, m), spread(x)), "sd": float(np.std(x, ddof=1)) if len(x) > 1 else np.nan}
         p, r = seed_values(part, "P@10"), seed_values(part, "R@10")
         f1 = 2 * p * r / np.where(p + r > 0, p + r, 1.0)
-        out[f"{part} F1@10"] = {**statistic_interval(f1_of_means, units(part, "P@10"), units(part, "R@10")),
+        out[f"{part} F1@10"] = {**estimate([units(part, "P@10"), units(part, "R@10")], statistic="f1"),
                                 "sd": float(np.std(f1, ddof=1)) if len(f1) > 1 else np.nan}
     for e in out.values(): e["seeds"] = len(per_seed)
     return out
@@ -233,7 +233,8 @@ def cell_estimates(per_seed: list[dict[str, pd.DataFrame]], # `cell_values` of e
 def attribution_frame(cells: dict[tuple[str, str], dict[str, dict[str, float]]], # (reading, model) -> `cell_estimates`
                      ) -> pd.DataFrame:
     "Long table: reading, model, metric, mean, low, high, n, sd, seeds."
-    rows = [{"reading": r, "model": m, "metric": k, **e} for (r, m), est in cells.items() for k, e in est.items()]
+    keep = ("mean", "low", "high", "n", "sd", "seeds", "tost_low", "tost_high")     # not the per-unit values the estimates keep
+    rows = [{"reading": r, "model": m, "metric": k, **{c: e[c] for c in keep if c in e}} for (r, m), est in cells.items() for k, e in est.items()]
     return pd.DataFrame(rows)
 
 def attribution_table(long: pd.DataFrame, # `attribution_frame`
