@@ -910,6 +910,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                      'movierec_nb.summary.plot_trends': ('summary.html#plot_trends', 'movierec_nb/summary.py'),
                                      'movierec_nb.summary.pooled_trend': ('summary.html#pooled_trend', 'movierec_nb/summary.py'),
                                      'movierec_nb.summary.recompute_claims': ('summary.html#recompute_claims', 'movierec_nb/summary.py'),
+                                     'movierec_nb.summary.registry_verdict': ('summary.html#registry_verdict', 'movierec_nb/summary.py'),
                                      'movierec_nb.summary.report_files': ('summary.html#report_files', 'movierec_nb/summary.py'),
                                      'movierec_nb.summary.reports_table': ('summary.html#reports_table', 'movierec_nb/summary.py'),
                                      'movierec_nb.summary.scope_paragraph': ('summary.html#scope_paragraph', 'movierec_nb/summary.py'),

@@ -42,8 +42,9 @@ def render_readme(index: str | os.PathLike | None = None, # the front-page noteb
     nb = nbformat.read(Path(index) if index else REPO / "nbs" / "index.ipynb", as_version=4)
     body = "\n\n".join(c.source.strip() for c in nb.cells if c.cell_type == "markdown")
     if RESULTS_MARKER in body:
-        from movierec_nb.summary import collect_claims, compact_table
-        body = body.replace(RESULTS_MARKER, compact_table(collect_claims(Path(reports) if reports else REPO / "reports", "quick")))
+        from movierec_nb.summary import collect_claims, compact_table, scope_paragraph
+        claims = collect_claims(Path(reports) if reports else REPO / "reports", "quick")
+        body = body.replace(RESULTS_MARKER, scope_paragraph(claims) + "\n\n" + compact_table(claims))
     if REPORTS_MARKER in body: body = body.replace(REPORTS_MARKER, reports_markdown(Path(reports) if reports else REPO / "reports"))
     if CONTROL_MARKER in body:
         from movierec_nb.summary import collect_controls, control_markdown

@@ -11,14 +11,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .claims import CLAIMS, CONTROLS, PAPERS
-from .report import Report
+from .claims import CLAIMS, CONTROLS, NOT_TESTABLE, PAPERS
+from .report import ClaimRow, Report
 
 # %% auto #0
-__all__ = ['TREND_CLAIM', 'PAPER_COLORS', 'LOWER_IS_BETTER', 'report_files', 'summary_inputs', 'collect_claims', 'collect_trends',
-           'dataset_slopes', 'pooled_trend', 'reports_table', 'collect_gaps', 'recompute_claims', 'compact_table',
-           'verdict_counts', 'scope_paragraph', 'gaps_markdown', 'trend_markdown', 'summary_markdown',
-           'collect_controls', 'control_markdown', 'plot_overview', 'plot_trends', 'summary_path', 'write_summary']
+__all__ = ['OLD_REPORT', 'TREND_CLAIM', 'PAPER_COLORS', 'LOWER_IS_BETTER', 'report_files', 'summary_inputs', 'registry_verdict',
+           'collect_claims', 'collect_trends', 'dataset_slopes', 'pooled_trend', 'reports_table', 'collect_gaps',
+           'recompute_claims', 'compact_table', 'verdict_counts', 'scope_paragraph', 'gaps_markdown', 'trend_markdown',
+           'summary_markdown', 'collect_controls', 'control_markdown', 'plot_overview', 'plot_trends', 'summary_path',
+           'write_summary']
 
 # %% ../nbs/08_summary.ipynb #881e1eac
 def report_files(reports: str | Path, profile: str) -> list[Path]:
@@ -32,13 +33,25 @@ def summary_inputs(reports: str | Path, profile: str) -> dict[str, str]:
 
 # %% ../nbs/08_summary.ipynb #5c0e1a77
 _COLUMNS = ["paper", "model", "metric", "kind", "claimed", "printed", "measured", "low", "high", "n", "sd", "difference", "paper dataset",
-            "dataset", "where", "margin", "our dataset", "protocol", "rule", "verdict", "reason", "report"]
+            "dataset", "where", "margin", "our dataset", "protocol", "rule", "verdict", "report verdict", "reason", "report"]
+
+OLD_REPORT = "not decided: the report predates the registered margins (regenerate it)"
+
+def registry_verdict(paper: str, label: str, row: ClaimRow) -> str:
+    "The verdict of a report's numeric claim row by the registry's rule now (`claims.decide`) on the row's stored interval."
+    from movierec_nb.claims import claims_for, decide, where_measured
+    c = next((c for c in claims_for(paper) if (c.model, c.metric) == (row.model, row.metric)), None) if paper in PAPERS + CONTROLS else None
+    if c is None: return row.verdict
+    where, est = row.where or where_measured(paper, label), {"low": row.low, "high": row.high, "tost_low": row.tost_low, "tost_high": row.tost_high}
+    if where in ("paper", "equivalent") and not c.definition and np.isfinite(row.low) and not np.isfinite(row.tost_low): return OLD_REPORT
+    return decide(c, est, where)
 
 def collect_claims(reports: str | Path, profile: str) -> pd.DataFrame:
     """One row per (report, claim) and per (report, qualitative claim), plus every registry row no report decides (not measured / not tested).
 
     `where` is the row's own (paper, equivalent, substitute); a qualitative row, and a report written before rows recorded it, gets it from
-    the registry's paper data and the report's label (`claims.where_measured`)."""
+    the registry's paper data and the report's label (`claims.where_measured`). `verdict` is the registry's rule applied to the stored
+    numbers (`registry_verdict`), so every row of one summary is decided the same way; `report verdict` is what the report printed."""
     from movierec_nb.claims import claims_for, where_measured
     rows, nan = [], float("nan")
     printed = {(c.paper, c.model, c.metric): c.printed for c in CLAIMS}
@@ -52,14 +65,16 @@ def collect_claims(reports: str | Path, profile: str) -> pd.DataFrame:
                          "margin": c.margin,
                          "low": c.low, "high": c.high, "n": c.n, "sd": c.ours_sd, "difference": c.difference, "paper dataset": c.paper_dataset,
                          "dataset": r.label, "our dataset": c.our_dataset, "protocol": c.our_protocol,
-                         "rule": getattr(reg.get(c.metric), "rule", ""), "verdict": c.verdict, "reason": c.reason, "report": rel})
+                         "rule": getattr(reg.get(c.metric), "rule", ""), "verdict": registry_verdict(r.paper, r.label, c),
+                         "report verdict": c.verdict, "reason": c.reason, "report": rel})
         for f in r.findings:
             c = reg.get(f.claim)
             rows.append({"paper": r.paper, "model": c.model if c else "(unregistered)", "metric": f.claim, "kind": "qualitative", "claimed": nan,
                          "printed": "", "where": where_measured(r.paper, r.label), "margin": nan,
                          "measured": f.value, "low": f.low, "high": f.high, "n": f.n, "sd": nan, "difference": nan,
                          "paper dataset": c.dataset if c else "—", "dataset": r.label, "our dataset": r.label, "protocol": f.statistic,
-                         "rule": f.rule, "verdict": f.verdict, "reason": f.evidence, "report": rel})
+                         "rule": f.rule, "verdict": NOT_TESTABLE if c is not None and c.untestable else f.verdict, "report verdict": f.verdict,
+                         "reason": f.evidence + (f" ({NOT_TESTABLE}: {c.untestable})" if c is not None and c.untestable else ""), "report": rel})
     trends = collect_trends(reports, profile)
     pooled = pooled_trend(trends)
     if pooled is not None:
@@ -68,13 +83,15 @@ def collect_claims(reports: str | Path, profile: str) -> pd.DataFrame:
                      "printed": "", "where": "paper", "margin": nan,
                      "low": pooled["low"], "high": pooled["high"], "n": pooled["n"], "sd": nan, "difference": nan, "paper dataset": c.dataset,
                      "dataset": "pooled: " + " + ".join(trends.dataset.unique()), "our dataset": "every liu report of the profile",
-                     "protocol": pooled["statistic"], "rule": pooled["rule"], "verdict": pooled["verdict"], "reason": pooled["evidence"], "report": "—"})
+                     "protocol": pooled["statistic"], "rule": pooled["rule"], "verdict": pooled["verdict"], "report verdict": "—",
+                     "reason": pooled["evidence"], "report": "—"})
     df = pd.DataFrame(rows, columns=_COLUMNS)
     seen = set(zip(df.paper, df.model, df.metric))
     missing = [{"paper": c.paper, "model": c.model, "metric": c.metric, "kind": "qualitative" if c.qualitative else "numeric",
-                "claimed": c.value, "printed": c.printed, "where": "—", "margin": c.margin, "measured": nan, "low": nan, "high": nan, "n": 0, "sd": nan, "difference": nan, "paper dataset": c.dataset,
-                "dataset": "—", "our dataset": "—", "protocol": c.protocol, "rule": c.rule,
-                "verdict": "not tested" if c.qualitative else "not measured", "reason": f"no {profile} report decides it", "report": "—"}
+                "claimed": c.value, "printed": c.printed, "where": "—", "margin": c.margin, "measured": nan, "low": nan, "high": nan, "n": 0,
+                "sd": nan, "difference": nan, "paper dataset": c.dataset, "dataset": "—", "our dataset": "—", "protocol": c.protocol, "rule": c.rule,
+                "verdict": "not tested" if c.qualitative else "not measured", "report verdict": "—", "reason": f"no {profile} report decides it",
+                "report": "—"}
                for c in CLAIMS if (c.paper, c.model, c.metric) not in seen]
     df = pd.concat([df, pd.DataFrame(missing, columns=df.columns)], ignore_index=True) if missing else df
     df["paper"] = pd.Categorical(df.paper, categories=list(PAPERS + CONTROLS) + sorted(set(df.paper) - set(PAPERS + CONTROLS)), ordered=True)
