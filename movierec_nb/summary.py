@@ -248,7 +248,9 @@ def gaps_markdown(gaps: pd.DataFrame, words: dict[str, str]) -> list[str]:
     out = ["## Where the NCF gaps come from", "",
            "Each NCF report walks from the paper-faithful run to the claim one factor at a time (all users is the primary setting; "
            "`experiments.gap_attribution`): data scale, training budget and capacity (the network tuned with the baselines' Optuna "
-           "budget), the best tuned baseline on the same split, the catalogue, and what is left to the claim itself.", ""]
+           "budget), the catalogue, and what no measured step covers (unexplained); the steps add up to the gap. The best tuned "
+           "baseline on the same split is a reference row outside the chain. A report made before the chain was introduced shows "
+           "its own rows.", ""]
     for where, g in gaps.groupby("report", sort=False):
         t = pd.DataFrame({"step": g.step, "factor": g.factor, "HR@10 [95% interval]": [_fmt(x, lo, hi) for x, lo, hi in zip(g["HR@10"], g.low, g.high)],
                           "change": [f"{d:+.3f}" if np.isfinite(d) else "—" for d in g.change.astype(float)]})

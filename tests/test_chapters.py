@@ -49,7 +49,10 @@ def test_ncf_chapter_report_on_synthetic_data(paper, ncf_reports):
     assert set(ceiling.setting) == {"paper", "defaults", "tuned"} and f"{paper} (tuned)" in ceiling.index and "ease (tuned)" in ceiling.index
     assert r.results["tuned"][paper]["trials"] == 2 and r.results["tuned"][paper]["resumed"] == 0
     gap = r.table("gap")
-    assert gap.factor.iloc[-1] == "the claim itself" and "data scale" in set(gap.factor) and r.results["conclusion"].startswith("The paper claims")
+    assert gap.factor.iloc[-1] == "unexplained" and "data scale" in set(gap.factor) and r.results["conclusion"].startswith("The paper claims")
+    chain = gap[gap["in chain"]]
+    assert chain["change"].iloc[1:].sum() == pytest.approx(chain["HR@10"].iloc[-1] - chain["HR@10"].iloc[0])   # the waterfall adds up
+    assert "claim itself" not in r.results["conclusion"]
     assert {row["share"] for row in r.results["shares"]} == {0.3, 1.0}   # the scale curve: the test profile's two user shares
     assert 0 <= ours["full HR@10"] <= ours["sampled HR@10"] <= 1
     # the deep model and every baseline of the test profile were scored on the same split
