@@ -16,9 +16,9 @@ from .report import ClaimRow, Finding
 # %% auto #0
 __all__ = ['PAPERS', 'CONTROLS', 'NUMERIC_RULE', 'PAPER_DATA', 'MARGIN_REGISTERED', 'RANKING_MARGIN', 'ERROR_MARGIN', 'CLAIMS',
            'MARGINS', 'REPRODUCED', 'LOWER', 'HIGHER', 'INCONCLUSIVE', 'NOT_MEASURED', 'NOT_PAPER_DATA',
-           'NOT_APPLICABLE', 'DEFINITION_UNKNOWN', 'NOT_TESTABLE', 'WHERE', 'Claim', 'claims_for', 'Margin',
-           'margin_for', 'equivalence_verdict', 'tost_verdict', 'where_measured', 'decide', 'direction_verdict',
-           'finding', 'claims_table', 'per_unit_frame']
+           'NOT_APPLICABLE', 'DEFINITION_UNKNOWN', 'NOT_TESTABLE', 'NOT_AT_PAPER_VALUES', 'WHERE', 'Claim',
+           'claims_for', 'Margin', 'margin_for', 'equivalence_verdict', 'tost_verdict', 'where_measured', 'decide',
+           'direction_verdict', 'finding', 'claims_table', 'per_unit_frame']
 
 # %% ../nbs/07_claims.ipynb #290ce334
 @dataclass(frozen=True)
@@ -215,7 +215,7 @@ def equivalence_verdict(low: float, high: float, margin: float) -> str:
 # %% ../nbs/07_claims.ipynb #cda2ba6f
 REPRODUCED, LOWER, HIGHER, INCONCLUSIVE = "reproduced", "lower than claimed", "higher than claimed", "inconclusive"
 NOT_MEASURED, NOT_PAPER_DATA, NOT_APPLICABLE = "not measured", "not tested on the paper's data", "not applicable"
-DEFINITION_UNKNOWN, NOT_TESTABLE = "definition unknown", "not a testable claim"
+DEFINITION_UNKNOWN, NOT_TESTABLE, NOT_AT_PAPER_VALUES = "definition unknown", "not a testable claim", "not tested at the paper's values"
 WHERE = {"paper": "the paper's dataset and protocol", "equivalent": "data and protocol equivalent to the paper's (the reason is stated)",
          "substitute": "another dataset, or part of the paper's: the number stands beside the claim, undecided"}
 

@@ -251,7 +251,8 @@ def middle_is_best_paired(results: dict[str, dict[str, Any]], # "<config> seed=<
         mid = sorted(values)[len(values) // 2]
         diffs = {v: interval(se(f, v) - se(f, mid)) | {"p": paired_pvalue(se(f, v), se(f, mid), "ttest")} for v in values if v != mid}
         lows, highs = [d["low"] for d in diffs.values()], [d["high"] for d in diffs.values()]
-        rows.append({"factor": f, "middle value": mid, "verdict": "middle best" if min(lows) > 0 else "middle not best" if min(highs) < 0 else "indistinguishable",
+        rows.append({"factor": f, "middle value": mid, "at the paper's values": tuple(values) == tuple(TABLE9.get(f, ())),
+                     "verdict": "middle best" if min(lows) > 0 else "middle not best" if min(highs) < 0 else "indistinguishable",
                      **{f"{v:g} − middle": f"{d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}], p = {d['p']:.2g}" for v, d in diffs.items()}})
     return pd.DataFrame(rows)
 
