@@ -285,6 +285,7 @@ def bench_tuning(models: tuple[str, ...] = ("zeng-embedding", "wang-ncf"), # key
         print("; ".join(f"{r['measure']}: {r['value']:g} {r['unit']}" for r in rows[-5:]), file=sys.stderr, flush=True)   # kept if a later study is cut off
     return rows
 
+# %% ../nbs/21_bench.ipynb #54ee0343
 def _tuning_study(model: str, db: Path, folder: Path, trials: int, workers: int, max_epochs: int | None) -> list[dict]:
     "One benchmark study: `workers` processes of the tuning command on one SQLite file; the benchmark's rows."
     import optuna

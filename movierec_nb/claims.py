@@ -81,7 +81,10 @@ _NUMERIC = (
 
 # %% ../nbs/07_claims.ipynb #65a74e3e
 _DIR = "supported if its 95% interval is above 0, contradicted if below 0, inconclusive otherwise"
+
 _Q = float("nan")
+
+# %% ../nbs/07_claims.ipynb #47e8fbce
 _QUALITATIVE = (
     Claim("wang-ncf", "NCF MLP with BatchNorm (Table 1)", "active users get higher HR@10", _Q, "ml-20m, 30% of users", _LOO, "section 5",
           "Spearman rho of the per-user hit@10 against the user's training interactions, pooled over data seeds: " + _DIR),

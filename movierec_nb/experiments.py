@@ -64,6 +64,7 @@ class NCFSettings(ChapterSettings):
 
 KS = tuple(range(1, 21))
 
+# %% ../nbs/06_experiments.ipynb #f5060315
 def activity_buckets(n_train: np.ndarray, edges: tuple[int, ...] = (20, 50, 100, 200)) -> pd.Categorical:
     "Label users by their number of training interactions: <20, 20-49, 50-99, 100-199, 200+ (default edges)."
     labels = [f"<{edges[0]}"] + [f"{a}-{b - 1}" for a, b in zip(edges[:-1], edges[1:])] + [f"{edges[-1]}+"]
@@ -88,6 +89,7 @@ def _loo_split(ratings: pd.DataFrame, settings: NCFSettings, seed: int) -> Split
     return split(binarize(sample_users(ratings, settings.user_frac, seed)),
                  LeaveOneOut(validation=settings.validation, tie_break=settings.tie_break), seed=seed)
 
+# %% ../nbs/06_experiments.ipynb #905089f2
 def implicit_loo_run(ratings: pd.DataFrame | None, # canonical ratings of the whole dataset (None with `split`)
                      make_net: Callable[[int, int], Any], # (n_users, n_items) -> a network of the study's convention
                      settings: NCFSettings, # the experiment's settings
@@ -163,6 +165,7 @@ def tail_candidates(s: Split, # the split
         out.append(pool[np.argpartition(keys, n_negatives - 1, axis=1)[:, :n_negatives]])
     return Candidates(users, np.column_stack([df["i"].to_numpy(), np.concatenate(out)]), f"tail<= {max_count}")
 
+# %% ../nbs/06_experiments.ipynb #02f3833e
 def catalogue_sweep(models: dict[str, Any], # name -> anything with `score(users, items)`
                     s: Split, # the split they were trained on
                     max_counts: list[int], # popularity caps of the negatives, loosest first
@@ -335,6 +338,7 @@ def hr_estimate(stats_: dict[str, Any], std: pd.DataFrame, name: str) -> dict[st
     row = t[(t.model == name) & (t.metric == "HR@10")].iloc[0]
     return {**{k: float(row[k]) for k in ("mean", "low", "high")}, "n": int(row["n"]), "sd": float(std.loc[name, "sampled HR@10"])}
 
+# %% ../nbs/06_experiments.ipynb #76b57fe0
 def activity_trend(runs: list[dict[str, Any]], name: str, seed: int = 0) -> dict[str, float]:
     "Spearman ρ of the network's per-user hit@10 against the user's training interactions, pooled over data seeds, with its interval."
     from movierec_nb.stats import rank_correlation
@@ -394,6 +398,7 @@ def _scored(models: dict[str, Any], s: Split, seed: int, n_candidates: int) -> t
     rows = pd.DataFrame({k: ranking_row(m, s, seed, n_candidates) for k, m in models.items()}).T
     return {metric: pd.DataFrame({k: v[metric] for k, v in per.items()}) for metric in METRIC_TESTS}, rows
 
+# %% ../nbs/06_experiments.ipynb #98621e4e
 def ceiling_study(ratings: pd.DataFrame, # the chapter's ratings
                   make_net: Callable[[int, int], Any], # the paper's network at the paper's settings
                   name: str, # its row name (tuned too when it is a key of `tuning.TUNABLE`)
@@ -437,6 +442,7 @@ def ceiling_study(ratings: pd.DataFrame, # the chapter's ratings
             "trials": {m: t["table"] for m, t in tuned.items()},
             "spaces": pd.concat({m: describe_space(TUNABLE[m].space) for m in tuned}).rename_axis(["model", "parameter"]) if tuned else None}
 
+# %% ../nbs/06_experiments.ipynb #f493ebd6
 def _share_curve(ratings: pd.DataFrame, make_net: Callable[[int, int], Any], name: str, full: NCFSettings, seed: int,
                  tuned: dict[str, Any], best: str, values_all: dict[str, pd.DataFrame]) -> pd.DataFrame:
     "HR@10 with its interval per user share for the paper-settings network, the tuned network, the best baseline and popularity."

@@ -289,6 +289,7 @@ def note_reuse(self: ChapterRun, step: str, # the step that read earlier work ba
     took = f"{seconds:,.0f} s of compute there" if np.isfinite(seconds) else "their compute time was not recorded"
     self.manifest.reused[step] = f"{done} of {total} {what} read back from earlier runs ({took})"
 
+# %% ../nbs/00a_report.ipynb #d948e49d
 @patch
 def note_cached(self: ChapterRun, step: str, results: Any) -> Any:
     "`note_reuse` for the results of `tasks.run_tasks` (its `cached` tasks and their recorded seconds); returns `results`."

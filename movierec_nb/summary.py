@@ -46,6 +46,7 @@ def registry_verdict(paper: str, label: str, row: ClaimRow) -> str:
     if where in ("paper", "equivalent") and not c.definition and np.isfinite(row.low) and not np.isfinite(row.tost_low): return OLD_REPORT
     return decide(c, est, where)
 
+# %% ../nbs/08_summary.ipynb #8c29634b
 def collect_claims(reports: str | Path, profile: str) -> pd.DataFrame:
     """One row per (report, claim) and per (report, qualitative claim), plus every registry row no report decides (not measured / not tested).
 

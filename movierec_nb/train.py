@@ -43,10 +43,14 @@ class MaskedBCEWithLogits(nn.Module):
         return nn.functional.binary_cross_entropy_with_logits(pred[keep], target[keep], reduction=self.reduction)
 
 LOSSES = {"bce": nn.BCELoss, "bce_logits": nn.BCEWithLogitsLoss, "masked_bce_logits": MaskedBCEWithLogits, "mse": nn.MSELoss}
+
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
+
 FUSED = ("adam", "adamw")   # optimisers built with torch's fused kernel (one pass over each parameter per step)
+
 SCHEDULES = ("none", "plateau", "step", "cosine")
 
+# %% ../nbs/04_train.ipynb #13d42e97
 @dataclass
 class TrainConfig:
     "How to train: loss, optimiser, schedule, epochs, batch size, early stopping, clipping, seed, device."

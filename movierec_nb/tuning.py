@@ -94,6 +94,7 @@ def _pruner(max_resource: int | None, startup_trials: int) -> Any:
     if max_resource < 1: raise ValueError(f"max_resource must be >= 1 epoch, got {max_resource}")
     return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_resource, reduction_factor=3)
 
+# %% ../nbs/06a_tuning.ipynb #ab86148a
 def open_study(name: str, # the study's name in the storage
                space: dict[str, Param], # the search space (stored with the study, checked on reopening)
                storage: str | None = None, # an Optuna storage URL; None: `default_storage(name)`
@@ -133,6 +134,7 @@ def n_finished(study: Any) -> int:
     "Trials of the study that count against the budget: complete and pruned."
     return sum(t.state.name in FINISHED for t in study.get_trials(deepcopy=False))
 
+# %% ../nbs/06a_tuning.ipynb #0166f5d6
 def run_study(study: Any, # from `open_study`
               objective: Callable[[Any], float], # trial -> validation value (may raise optuna.TrialPruned)
               n_trials: int, # the budget: finished trials the study must hold in the end
@@ -199,6 +201,7 @@ def steps_per_epoch(s: Any, params: dict[str, Any]) -> int:
     "Optimiser steps in one epoch of BCE training with fresh negatives: ⌈interactions × (1 + negatives) / batch⌉."
     return int(np.ceil(len(s.train) * (1 + int(params.get("n_negatives", 4))) / int(params.get("batch_size", 256))))
 
+# %% ../nbs/06a_tuning.ipynb #2f6c2817
 def train_network(make_net: Callable[..., Any], # (n_users, n_items, **net_params) -> a network
                   s: Any, # the split whose training part it learns
                   params: dict[str, Any], # network and training parameters (`TRAIN_KEYS` go to training)
@@ -248,7 +251,9 @@ class Tunable:
     network: str = ""                      # "module:Class" of a network
 
 _NET_TRAINING = {"lr": Param("float", 1e-4, 1e-2, log=True), "batch_size": Param("categorical", choices=(512, 1024, 2048, 4096))}
+
 _NET_FIXED = {"epochs": 30, "patience": 3}
+
 TUNABLE: dict[str, Tunable] = {
     "ease": Tunable("baseline", {"lam": Param("float", 1.0, 1e5, log=True)}, {}),
     "ials": Tunable("baseline", {"factors": Param("int", 16, 256, log=True), "regularization": Param("float", 1e-4, 10.0, log=True),
@@ -277,6 +282,7 @@ def objective_for(model: str, s: Any, protocol: Any, seed: int = 0, device: str 
     if t.kind == "baseline": return baseline_objective(model, s, t.space, protocol, t.fixed, seed)
     return network_objective(_network_class(t), s, t.space, protocol, fixed={**t.fixed, **(fixed or {})}, seed=seed, device=device)
 
+# %% ../nbs/06a_tuning.ipynb #72f2759a
 def _network_class(t: Tunable) -> Any:
     import importlib
     module, cls = t.network.split(":")
@@ -299,6 +305,7 @@ def fit_tuned(model: str, # a key of `TUNABLE`
     history["steps"] = steps_per_epoch(s, {**t.fixed, **params}) * history["epoch"]
     return TorchScorer(trainer.model, trainer.device), history
 
+# %% ../nbs/06a_tuning.ipynb #0097a7dd
 def tune_and_fit(models: list[str], # keys of `TUNABLE`
                  s_tune: Any, # the split tuned on: training part and a validation item per user (never the test item)
                  s_final: Any, # the split the tuned models are fitted on and tested with (e.g. the paper's, validation item back in training)
@@ -353,6 +360,7 @@ def parser() -> Any:
     ap.add_argument("--max-epochs", type=int, default=None, help="networks: at most this many epochs per trial (default: 30)")
     return ap
 
+# %% ../nbs/06a_tuning.ipynb #a1e7a0d9
 def main(argv: list[str] | None = None) -> int:
     "Run one worker; print the study's trials and best settings. Exit status 2 on a bad argument."
     from movierec_nb.core import fix_threads

@@ -210,6 +210,7 @@ def fit_aam(split: Any, features: SideFeatures, seed: int = 0, lr: float = 1e-4,
 
 # %% ../../nbs/13_aam_hybrid.ipynb #f94441a3
 TABLE8 = dict(dim=64, conv_filters=64, conv_layers=1, kernel_size=3, lstm_units=64, dropout=0.2, lr=1e-4, batch_size=64, patience=10)
+
 TABLE9 = {"dim": (64, 128, 192), "conv_filters": (32, 64, 128), "conv_layers": (1, 2, 3), "kernel_size": (1, 2, 3),
           "lstm_units": (32, 64, 128), "dropout": (0.1, 0.2, 0.3), "lr": (1e-4, 1e-3, 1e-2), "batch_size": (32, 64, 128),
           "patience": (5, 10, 20)}
@@ -239,6 +240,7 @@ def sensitivity_table(results: dict[str, dict[str, Any]], # "<config> seed=<s>" 
                          "epochs run": avg(lambda r: r["epochs_run"]), "s/epoch": avg(lambda r: r["epoch_s"]), "seeds": len(rs)})
     return pd.DataFrame(rows)
 
+# %% ../../nbs/13_aam_hybrid.ipynb #3b1e79ce
 def middle_is_best_paired(results: dict[str, dict[str, Any]], # "<config> seed=<s>" -> `fit_aam`'s result (with `val_se`)
                           centre: dict[str, Any], grid: dict[str, tuple] = TABLE9, seeds: tuple[int, ...] = (0,)) -> pd.DataFrame:
     """Per factor: each other value's per-user validation squared error minus the middle value's (mean over `seeds`), with its 95% interval

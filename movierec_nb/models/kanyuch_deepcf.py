@@ -92,7 +92,9 @@ def explain(model: KanyuchDeepCF, s: Any, items: pd.DataFrame, user_id: int, k: 
 READINGS = {"global": "one time cut: the earliest 80% of all ratings train (the literal reading)",
             "per-user": "each user's earliest 80% of ratings train",
             "random": "a random 80% of ratings train"}
+
 PAPER_TRAINING = {"lr": 1e-3, "batch_size": 64, "epochs": 10, "weight_decay": 0.0}   # the paper's recipe (Adam)
+
 NET_KEYS = ("dim", "dropout_scale", "explainable")   # network settings; the rest of a parameter dict is training
 
 def kanyuch_split(ratings: pd.DataFrame, # canonical ratings
@@ -113,6 +115,7 @@ def kanyuch_net(n_users: int, n_items: int, rating_range: tuple[float, float], d
     drop = tuple(min(0.9, p * dropout_scale) for p in (0.3, 0.2, 0.2, 0.1))
     return KanyuchDeepCF(n_users, n_items, rating_range, dim=int(dim), dropout=drop, explainable=explainable)
 
+# %% ../../nbs/12_kanyuch_deepcf.ipynb #9addb290
 def train_kanyuch(s: Any, # a split with a validation part
                   rating_range: tuple[float, float], # the data's rating scale
                   params: dict[str, Any] | None = None, # replaces `PAPER_TRAINING` and the network's defaults (`NET_KEYS`)
@@ -142,11 +145,13 @@ from ..tuning import Param
 NETWORK_SPACE = {"dim": Param("int", 16, 256, log=True), "lr": Param("float", 1e-4, 1e-2, log=True),
                  "batch_size": Param("categorical", choices=(64, 256, 1024)), "weight_decay": Param("float", 1e-8, 1e-3, log=True),
                  "dropout_scale": Param("float", 0.0, 2.0)}
+
 BASELINE_SPACES = {
     "surprise-SVD": {"n_factors": Param("int", 10, 300, log=True), "n_epochs": Param("int", 10, 60),
                      "lr_all": Param("float", 1e-3, 3e-2, log=True), "reg_all": Param("float", 5e-3, 0.3, log=True)},
     "surprise-KNNBaseline": {"k": Param("int", 5, 200, log=True), "min_k": Param("int", 1, 10),
                              "sim_user_based": Param("categorical", choices=(False, True)), "sim_shrinkage": Param("int", 0, 300)}}
+
 _SIM_FIXED = {"surprise-KNNBaseline": {"sim_name": "pearson_baseline"}}
 
 def network_rating_objective(s: Any, rating_range: tuple[float, float], max_epochs: int, patience: int, seed: int = 0,
@@ -163,6 +168,7 @@ def network_rating_objective(s: Any, rating_range: tuple[float, float], max_epoc
         return float(h["val_RMSE"].iloc[best])
     return objective
 
+# %% ../../nbs/12_kanyuch_deepcf.ipynb #4bd9136b
 def tune_rating_models(s: Any, # the reading's split (train / valid / test)
                        rating_range: tuple[float, float],
                        n_trials: int, # the budget, the same for every model
@@ -230,6 +236,7 @@ def cell_estimates(per_seed: list[dict[str, pd.DataFrame]], # `cell_values` of e
     for e in out.values(): e["seeds"] = len(per_seed)
     return out
 
+# %% ../../nbs/12_kanyuch_deepcf.ipynb #b66de9cb
 def attribution_frame(cells: dict[tuple[str, str], dict[str, dict[str, float]]], # (reading, model) -> `cell_estimates`
                      ) -> pd.DataFrame:
     "Long table: reading, model, metric, mean, low, high, n, sd, seeds."
@@ -287,6 +294,7 @@ def rmse_steps(long: pd.DataFrame, primary: str = "global", claim: float = 0.900
     out["to the claim"] = out["RMSE"] - claim
     return out
 
+# %% ../../nbs/12_kanyuch_deepcf.ipynb #2c96c221
 def kanyuch_conclusion(long: pd.DataFrame, steps: pd.DataFrame, primary: str = "global", claim: float = 0.9001) -> str:
     "The chapter's conclusion on RMSE, written from the measured steps and the cells that reach the claim."
     ok = reaches(long, claim=claim)

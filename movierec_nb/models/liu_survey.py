@@ -205,6 +205,7 @@ def _rating_net(kind: str, s: Split, items: pd.DataFrame, p: dict[str, Any], see
     tok, vocab = movie_tokens(items, s.idmap.items)
     return TextCNNRegressor(s.n_users, tok, len(vocab), p["dim"], rating_mean=mean, **extra)
 
+# %% ../../nbs/14_liu_survey.ipynb #ff9c5532
 def _fit_rating_network(name: str, rank: Split, rate: Split | None, items: pd.DataFrame, o: LiuSettings, params: dict[str, Any],
                         seed: int, trial: Any = None) -> tuple[Any, Trainer, dict]:
     "MLP and text CNN: the rating errors on the rating split (stopped on validation RMSE; skipped if `rate` is None), then a network on the ranking split (stopped on validation HR@10)."
@@ -266,6 +267,7 @@ def _warm_up(fit: Any, name: str, ratings: pd.DataFrame, items: pd.DataFrame, o:
     scorer = fit(name, rank, rate, items, replace(o, max_epochs=1), params, seed)[0]
     user_values(scorer, rank, FullCatalogue((10,)))
 
+# %% ../../nbs/14_liu_survey.ipynb #b87e3083
 def bench_model(ratings: pd.DataFrame, # the dataset's ratings
                 items: pd.DataFrame, # its movies (the text CNN reads titles and genres)
                 name: str, # a model of `FAMILY`

@@ -72,7 +72,9 @@ def niche_finding(mean_hits: pd.DataFrame, # user × model: full hit@10 averaged
 
 # %% ../../nbs/14a_liu_verdicts.ipynb #d2b0985c
 COST_TOLERANCE = 0.10      # "above the median" means above it by more than 10%
+
 TIME_TOLERANCE = 0.05      # "faster" means at least 5% less time per epoch, in every seed
+
 QUALITY_MARGIN = 0.05      # "comparable quality": GRU not worse than LSTM by more than 0.05 HR@10 (interval's lower end above −0.05)
 
 def gru_verdict(ratios: np.ndarray, # time per epoch GRU / LSTM, one per seed
@@ -83,6 +85,7 @@ def gru_verdict(ratios: np.ndarray, # time per epoch GRU / LSTM, one per seed
     cheaper = bool((np.asarray(ratios) < 1 - TIME_TOLERANCE).all() and parameters[0] < parameters[1])
     return "supported" if cheaper and low > -QUALITY_MARGIN else "not supported"
 
+# %% ../../nbs/14a_liu_verdicts.ipynb #4e2f4e00
 def survey_verdicts(full_bench: pd.DataFrame, # `summarise_bench` at the largest share
                     units: pd.DataFrame, # (seed, user) × models: full hit@10 at the largest share
                     rows: pd.DataFrame, # the bench rows at the largest share (per seed: time per epoch)
