@@ -46,54 +46,54 @@ def registry_verdict(paper: str, label: str, row: ClaimRow) -> str:
     if where in ("paper", "equivalent") and not c.definition and np.isfinite(row.low) and not np.isfinite(row.tost_low): return OLD_REPORT
     return decide(c, est, where)
 
-# %% ../nbs/08_summary.ipynb #8c29634b
+# %% ../nbs/08_summary.ipynb #3042d22a
+def _report_rows(r: Report, rel: str) -> list[dict[str, Any]]:
+    "The summary rows of one report: its numeric claims (decided by `registry_verdict`) and its findings."
+    from movierec_nb.claims import claims_for, where_measured
+    nan, printed = float("nan"), {(c.paper, c.model, c.metric): c.printed for c in CLAIMS}
+    reg = {c.metric: c for c in claims_for(r.paper, None)} if r.paper in PAPERS + CONTROLS else {}
+    rows = [{"paper": r.paper, "model": c.model, "metric": c.metric, "kind": "numeric", "claimed": c.paper, "measured": c.ours,
+             "printed": c.printed or printed.get((r.paper, c.model, c.metric), ""), "where": c.where or where_measured(r.paper, r.label),
+             "margin": c.margin, "low": c.low, "high": c.high, "n": c.n, "sd": c.ours_sd, "difference": c.difference,
+             "paper dataset": c.paper_dataset, "dataset": r.label, "our dataset": c.our_dataset, "protocol": c.our_protocol,
+             "rule": getattr(reg.get(c.metric), "rule", ""), "verdict": registry_verdict(r.paper, r.label, c),
+             "report verdict": c.verdict, "reason": c.reason, "report": rel} for c in r.claims]
+    for f in r.findings:
+        c = reg.get(f.claim)
+        untestable = c is not None and bool(c.untestable)
+        rows.append({"paper": r.paper, "model": c.model if c else "(unregistered)", "metric": f.claim, "kind": "qualitative", "claimed": nan,
+                     "printed": "", "where": where_measured(r.paper, r.label), "margin": nan,
+                     "measured": f.value, "low": f.low, "high": f.high, "n": f.n, "sd": nan, "difference": nan,
+                     "paper dataset": c.dataset if c else "—", "dataset": r.label, "our dataset": r.label, "protocol": f.statistic,
+                     "rule": f.rule, "verdict": NOT_TESTABLE if untestable else f.verdict, "report verdict": f.verdict,
+                     "reason": f.evidence + (f" ({NOT_TESTABLE}: {c.untestable})" if untestable else ""), "report": rel})
+    return rows
+
+# %% ../nbs/08_summary.ipynb #831a4ff2
 def collect_claims(reports: str | Path, profile: str) -> pd.DataFrame:
     """One row per (report, claim) and per (report, qualitative claim), plus every registry row no report decides (not measured / not tested).
 
     `where` is the row's own (paper, equivalent, substitute); a qualitative row, and a report written before rows recorded it, gets it from
     the registry's paper data and the report's label (`claims.where_measured`). `verdict` is the registry's rule applied to the stored
     numbers (`registry_verdict`), so every row of one summary is decided the same way; `report verdict` is what the report printed."""
-    from movierec_nb.claims import claims_for, where_measured
-    rows, nan = [], float("nan")
-    printed = {(c.paper, c.model, c.metric): c.printed for c in CLAIMS}
-    for p in report_files(reports, profile):
-        r = Report.load(p)
-        rel = str(p.relative_to(reports)).removesuffix(".metrics.json")
-        reg = {c.metric: c for c in claims_for(r.paper, None)} if r.paper in PAPERS + CONTROLS else {}
-        for c in r.claims:
-            rows.append({"paper": r.paper, "model": c.model, "metric": c.metric, "kind": "numeric", "claimed": c.paper, "measured": c.ours,
-                         "printed": c.printed or printed.get((r.paper, c.model, c.metric), ""), "where": c.where or where_measured(r.paper, r.label),
-                         "margin": c.margin,
-                         "low": c.low, "high": c.high, "n": c.n, "sd": c.ours_sd, "difference": c.difference, "paper dataset": c.paper_dataset,
-                         "dataset": r.label, "our dataset": c.our_dataset, "protocol": c.our_protocol,
-                         "rule": getattr(reg.get(c.metric), "rule", ""), "verdict": registry_verdict(r.paper, r.label, c),
-                         "report verdict": c.verdict, "reason": c.reason, "report": rel})
-        for f in r.findings:
-            c = reg.get(f.claim)
-            rows.append({"paper": r.paper, "model": c.model if c else "(unregistered)", "metric": f.claim, "kind": "qualitative", "claimed": nan,
-                         "printed": "", "where": where_measured(r.paper, r.label), "margin": nan,
-                         "measured": f.value, "low": f.low, "high": f.high, "n": f.n, "sd": nan, "difference": nan,
-                         "paper dataset": c.dataset if c else "—", "dataset": r.label, "our dataset": r.label, "protocol": f.statistic,
-                         "rule": f.rule, "verdict": NOT_TESTABLE if c is not None and c.untestable else f.verdict, "report verdict": f.verdict,
-                         "reason": f.evidence + (f" ({NOT_TESTABLE}: {c.untestable})" if c is not None and c.untestable else ""), "report": rel})
+    from movierec_nb.claims import claims_for
+    nan = float("nan")
+    rows = [row for p in report_files(reports, profile) for row in _report_rows(Report.load(p), str(p.relative_to(reports)).removesuffix(".metrics.json"))]
     trends = collect_trends(reports, profile)
-    pooled = pooled_trend(trends)
-    if pooled is not None:
+    if (pooled := pooled_trend(trends)) is not None:
         c = {c.metric: c for c in claims_for("liu-survey", None)}[TREND_CLAIM]
         rows.append({"paper": "liu-survey", "model": c.model, "metric": c.metric, "kind": "qualitative", "claimed": nan, "measured": pooled["value"],
-                     "printed": "", "where": "paper", "margin": nan,
-                     "low": pooled["low"], "high": pooled["high"], "n": pooled["n"], "sd": nan, "difference": nan, "paper dataset": c.dataset,
-                     "dataset": "pooled: " + " + ".join(trends.dataset.unique()), "our dataset": "every liu report of the profile",
-                     "protocol": pooled["statistic"], "rule": pooled["rule"], "verdict": pooled["verdict"], "report verdict": "—",
-                     "reason": pooled["evidence"], "report": "—"})
+                     "printed": "", "where": "paper", "margin": nan, "low": pooled["low"], "high": pooled["high"], "n": pooled["n"], "sd": nan,
+                     "difference": nan, "paper dataset": c.dataset, "dataset": "pooled: " + " + ".join(trends.dataset.unique()),
+                     "our dataset": "every liu report of the profile", "protocol": pooled["statistic"], "rule": pooled["rule"],
+                     "verdict": pooled["verdict"], "report verdict": "—", "reason": pooled["evidence"], "report": "—"})
     df = pd.DataFrame(rows, columns=_COLUMNS)
     seen = set(zip(df.paper, df.model, df.metric))
     missing = [{"paper": c.paper, "model": c.model, "metric": c.metric, "kind": "qualitative" if c.qualitative else "numeric",
                 "claimed": c.value, "printed": c.printed, "where": "—", "margin": c.margin, "measured": nan, "low": nan, "high": nan, "n": 0,
                 "sd": nan, "difference": nan, "paper dataset": c.dataset, "dataset": "—", "our dataset": "—", "protocol": c.protocol, "rule": c.rule,
                 "verdict": "not tested" if c.qualitative else "not measured", "report verdict": "—", "reason": f"no {profile} report decides it",
-                "report": "—"}
-               for c in CLAIMS if (c.paper, c.model, c.metric) not in seen]
+                "report": "—"} for c in CLAIMS if (c.paper, c.model, c.metric) not in seen]
     df = pd.concat([df, pd.DataFrame(missing, columns=df.columns)], ignore_index=True) if missing else df
     df["paper"] = pd.Categorical(df.paper, categories=list(PAPERS + CONTROLS) + sorted(set(df.paper) - set(PAPERS + CONTROLS)), ordered=True)
     return df.sort_values(["paper", "report"], kind="stable").reset_index(drop=True)

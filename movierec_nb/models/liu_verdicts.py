@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['COST_TOLERANCE', 'TIME_TOLERANCE', 'QUALITY_MARGIN', 'imbalance_finding', 'complexity_finding', 'niche_finding',
-           'gru_verdict', 'survey_verdicts']
+           'gru_verdict', 'cost_findings', 'sequence_findings', 'survey_verdicts']
 
 # %% ../../nbs/14a_liu_verdicts.ipynb #e8c57d4a
 from dataclasses import asdict
@@ -85,7 +85,56 @@ def gru_verdict(ratios: np.ndarray, # time per epoch GRU / LSTM, one per seed
     cheaper = bool((np.asarray(ratios) < 1 - TIME_TOLERANCE).all() and parameters[0] < parameters[1])
     return "supported" if cheaper and low > -QUALITY_MARGIN else "not supported"
 
-# %% ../../nbs/14a_liu_verdicts.ipynb #4e2f4e00
+# %% ../../nbs/14a_liu_verdicts.ipynb #fbda1260
+def _add(out: list[dict[str, Any]], claim: str, evidence: str, **kw: Any) -> None:
+    "Append the survey claim's finding (the registry's rule) to `out`."
+    out.append(asdict(finding("liu-survey", claim, evidence, **kw)))
+
+def cost_findings(t: pd.DataFrame, # `summarise_bench` at the largest share
+                  rating_se: dict[str, np.ndarray], # model -> per-rating squared errors, concatenated over seeds
+                 ) -> list[dict[str, Any]]:
+    "'KNN/CF have high computational and memory cost' and 'an ANN trained on RMSE is more accurate than traditional CF'."
+    out, nb = [], t[t.family.isin(NEIGHBOURHOOD)]
+    med_inf, med_mem = t["inference s"].median(), t["model MB"].median()
+    high = bool(((nb["inference s"] > (1 + COST_TOLERANCE) * med_inf) & (nb["model MB"] > (1 + COST_TOLERANCE) * med_mem)).all())
+    _add(out, "KNN/CF have high computational and memory cost",
+         f"neighbourhood inference {nb['inference s'].min():.2f}-{nb['inference s'].max():.2f} s vs bench median {med_inf:.2f} s; model memory "
+         f"{nb['model MB'].min():.1f}-{nb['model MB'].max():.1f} MB vs median {med_mem:.1f} MB (fit working memory {nb['fit MB'].min():.0f}-"
+         f"{nb['fit MB'].max():.0f} MB vs the bench median {t['fit MB'].median():.0f} MB)", verdict="supported" if high else "not supported")
+    cf = [m for m in t.index if t.family[m] == "traditional CF" and m in rating_se]
+    if "MLP (ANN)" in rating_se and cf:
+        best = min(cf, key=lambda m: rating_se[m].mean())
+        c = paired_comparison(rating_se["MLP (ANN)"], rating_se[best], "ttest")
+        _add(out, "an ANN trained on RMSE is more accurate than traditional CF",
+             f"MLP RMSE {np.sqrt(rating_se['MLP (ANN)'].mean()):.4f} vs best CF {np.sqrt(rating_se[best].mean()):.4f} ({best}); "
+             f"squared-error difference {c['diff']:+.4f} [{c['low']:+.4f}, {c['high']:+.4f}], p = {c['p']:.2g}",
+             statistic=f"mean squared error, MLP − {best}", value=c["diff"], low=c["low"], high=c["high"], n=c["n"])
+    return out
+
+# %% ../../nbs/14a_liu_verdicts.ipynb #f4d0bdd7
+def sequence_findings(t: pd.DataFrame, units: pd.DataFrame, rows: pd.DataFrame, # the bench, its hits, its per-seed rows
+                      params: dict[str, dict[str, Any]] | None = None, # model -> its tuned settings (for the widths)
+                     ) -> list[dict[str, Any]]:
+    "'GRU is cheaper than LSTM with comparable quality' and 'the Transformer improves on recurrent models'."
+    out = []
+    g = paired_comparison(units["GRU"], units["LSTM"], "mcnemar")
+    per_seed = rows.set_index(["model", "seed"])["s per epoch"]
+    ratios = (per_seed["GRU"] / per_seed["LSTM"]).to_numpy(float)
+    width = {m: (params or {}).get(m, {}).get("dim", "default") for m in ("GRU", "LSTM")}
+    _add(out, "GRU is cheaper than LSTM with comparable quality",
+         f"each at its tuned width (GRU {width['GRU']}, LSTM {width['LSTM']}): time per epoch GRU/LSTM {', '.join(f'{r:.2f}' for r in ratios)} "
+         f"(one ratio per seed), parameters {t.parameters['GRU']:.0f} vs {t.parameters['LSTM']:.0f}; HR@10 difference {g['diff']:+.3f} "
+         f"[{g['low']:+.3f}, {g['high']:+.3f}], McNemar p = {g['p']:.2g}",
+         statistic="full HR@10 GRU − LSTM", value=g["diff"], low=g["low"], high=g["high"], n=g["n"],
+         verdict=gru_verdict(ratios, (t.parameters["GRU"], t.parameters["LSTM"]), g["low"]))
+    rnn = max(("GRU", "LSTM"), key=lambda m: units[m].mean())
+    s = paired_comparison(units["SASRec"], units[rnn], "mcnemar")
+    _add(out, "the Transformer improves on recurrent models",
+         f"SASRec {units['SASRec'].mean():.3f} vs {rnn} {units[rnn].mean():.3f}: {s['diff']:+.3f} [{s['low']:+.3f}, {s['high']:+.3f}], "
+         f"McNemar p = {s['p']:.2g}", statistic=f"full HR@10 SASRec − {rnn}", value=s["diff"], low=s["low"], high=s["high"], n=s["n"])
+    return out
+
+# %% ../../nbs/14a_liu_verdicts.ipynb #bcec18f1
 def survey_verdicts(full_bench: pd.DataFrame, # `summarise_bench` at the largest share
                     units: pd.DataFrame, # (seed, user) × models: full hit@10 at the largest share
                     rows: pd.DataFrame, # the bench rows at the largest share (per seed: time per epoch)
@@ -97,43 +146,12 @@ def survey_verdicts(full_bench: pd.DataFrame, # `summarise_bench` at the largest
                    ) -> pd.DataFrame:
     "The survey's claims (rows of `report.Finding`), each decided by its registered rule on the measured evidence."
     t = full_bench
-    nb, dp = t[t.family.isin(NEIGHBOURHOOD)], t[t.family.isin(DEEP)]
-    out = []
-    def add(claim, evidence, **kw): out.append(asdict(finding("liu-survey", claim, evidence, **kw)))
-    med_inf, med_mem = t["inference s"].median(), t["model MB"].median()
-    high = bool(((nb["inference s"] > (1 + COST_TOLERANCE) * med_inf) & (nb["model MB"] > (1 + COST_TOLERANCE) * med_mem)).all())
-    add("KNN/CF have high computational and memory cost",
-        f"neighbourhood inference {nb['inference s'].min():.2f}-{nb['inference s'].max():.2f} s vs bench median {med_inf:.2f} s; model memory "
-        f"{nb['model MB'].min():.1f}-{nb['model MB'].max():.1f} MB vs median {med_mem:.1f} MB (fit working memory {nb['fit MB'].min():.0f}-"
-        f"{nb['fit MB'].max():.0f} MB vs the bench median {t['fit MB'].median():.0f} MB)", verdict="supported" if high else "not supported")
-    cf = [m for m in t.index if t.family[m] == "traditional CF" and m in rating_se]
-    if "MLP (ANN)" in rating_se and cf:
-        best = min(cf, key=lambda m: rating_se[m].mean())
-        c = paired_comparison(rating_se["MLP (ANN)"], rating_se[best], "ttest")
-        add("an ANN trained on RMSE is more accurate than traditional CF",
-            f"MLP RMSE {np.sqrt(rating_se['MLP (ANN)'].mean()):.4f} vs best CF {np.sqrt(rating_se[best].mean()):.4f} ({best}); "
-            f"squared-error difference {c['diff']:+.4f} [{c['low']:+.4f}, {c['high']:+.4f}], p = {c['p']:.2g}",
-            statistic=f"mean squared error, MLP − {best}", value=c["diff"], low=c["low"], high=c["high"], n=c["n"])
-    g = paired_comparison(units["GRU"], units["LSTM"], "mcnemar")
-    per_seed = rows.set_index(["model", "seed"])["s per epoch"]
-    ratios = (per_seed["GRU"] / per_seed["LSTM"]).to_numpy(float)
-    width = {m: (params or {}).get(m, {}).get("dim", "default") for m in ("GRU", "LSTM")}
-    add("GRU is cheaper than LSTM with comparable quality",
-        f"each at its tuned width (GRU {width['GRU']}, LSTM {width['LSTM']}): time per epoch GRU/LSTM {', '.join(f'{r:.2f}' for r in ratios)} "
-        f"(one ratio per seed), parameters {t.parameters['GRU']:.0f} vs {t.parameters['LSTM']:.0f}; HR@10 difference {g['diff']:+.3f} "
-        f"[{g['low']:+.3f}, {g['high']:+.3f}], McNemar p = {g['p']:.2g}",
-        statistic="full HR@10 GRU − LSTM", value=g["diff"], low=g["low"], high=g["high"], n=g["n"],
-        verdict=gru_verdict(ratios, (t.parameters["GRU"], t.parameters["LSTM"]), g["low"]))
-    rnn = max(("GRU", "LSTM"), key=lambda m: units[m].mean())
-    s = paired_comparison(units["SASRec"], units[rnn], "mcnemar")
-    add("the Transformer improves on recurrent models",
-        f"SASRec {units['SASRec'].mean():.3f} vs {rnn} {units[rnn].mean():.3f}: {s['diff']:+.3f} [{s['low']:+.3f}, {s['high']:+.3f}], "
-        f"McNemar p = {s['p']:.2g}", statistic=f"full HR@10 SASRec − {rnn}", value=s["diff"], low=s["low"], high=s["high"], n=s["n"])
-    out.append(complexity_finding(units, dp))
-    add("deep models need more data (traditional methods keep their value on small data)",
-        f"{deep} − {traditional} on full HR@10: " + ", ".join(f"{r.difference:+.3f} at {r.fraction:.0%} (seed {r.seed})" for r in trend["points"].itertuples())
-        + f"; slope {trend['slope']:+.4f} per decade of training interactions [{trend['low']:+.4f}, {trend['high']:+.4f}], p = {trend['p']:.2g}",
-        statistic="slope of the difference per decade of training interactions", value=trend["slope"], low=trend["low"], high=trend["high"], n=trend["n"])
+    out = cost_findings(t, rating_se) + sequence_findings(t, units, rows, params)
+    out.append(complexity_finding(units, t[t.family.isin(DEEP)]))
+    _add(out, "deep models need more data (traditional methods keep their value on small data)",
+         f"{deep} − {traditional} on full HR@10: " + ", ".join(f"{r.difference:+.3f} at {r.fraction:.0%} (seed {r.seed})" for r in trend["points"].itertuples())
+         + f"; slope {trend['slope']:+.4f} per decade of training interactions [{trend['low']:+.4f}, {trend['high']:+.4f}], p = {trend['p']:.2g}",
+         statistic="slope of the difference per decade of training interactions", value=trend["slope"], low=trend["low"], high=trend["high"], n=trend["n"])
     mean_hits = units.groupby(level="u").mean()
     best = t.groupby("family")["full HR@10"].idxmax()
     out.append(imbalance_finding(mean_hits, context["item popularity"].reindex(mean_hits.index), t.family, best, "item KNN cosine (top-N)"))
