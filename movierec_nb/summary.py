@@ -349,7 +349,8 @@ def control_markdown(controls: list[dict[str, Any]], brief: bool = False,
                     ) -> list[str]:
     "SUMMARY.md's section on the positive control (`brief`: the README's lines, one per control report)."
     if not controls: return []
-    lines = [f"- [{c['report']}]({base}{c['report']}.ipynb) ({c['users'] or c['dataset']}): the control {c['control']}." for c in controls]
+    said = lambda v: f"is {v}" if v.startswith("not decided") else v   # noqa: E731
+    lines = [f"- [{c['report']}]({base}{c['report']}.ipynb) ({c['users'] or c['dataset']}): the control {said(c['control'])}." for c in controls]
     if brief: return lines
     out = ["## The positive control (ncf-control)", "",
            "Our networks against the authors' own code (`nbs/15a_ncf_reference.ipynb`) on the same test files, users and candidates, "
