@@ -291,6 +291,7 @@ def claims_table(paper: str, # a key of `PAPERS` or `CONTROLS`
                  ours_dataset: str, # what we ran on (dataset, users, seeds)
                  ours_protocol: str, # how we measured
                  where: str, # a key of `WHERE`: the paper's data (`where_measured`), an equivalent (say why in `reasons`), a substitute
+                 variant: str = "", # the candidate definition or reading these rows measure, where the paper leaves several open
                 ) -> pd.DataFrame:
     """One row (a `report.ClaimRow`) per numeric claim of `paper`: claimed value, ours with its interval, difference, datasets, protocols,
     where it was measured, the registered margin, the verdict (`decide`) and its reason.
@@ -305,14 +306,16 @@ def claims_table(paper: str, # a key of `PAPERS` or `CONTROLS`
         why = "; ".join(x for x in (reasons.get(c.metric), reasons.get(c.model), reasons.get("*"), c.definition) if x)
         rows.append(ClaimRow(c.model, c.metric, c.value, mean, float(e.get("sd", nan)), mean - c.value, c.dataset, ours_dataset,
                              c.protocol, ours_protocol, decide(c, e, where), why, low, high, int(e.get("n", 0)),
-                             where=where, margin=c.margin, tost_low=t_low, tost_high=t_high, printed=c.printed,
+                             where=where, margin=c.margin, tost_low=t_low, tost_high=t_high, printed=c.printed, variant=variant,
                              **{k: e[k] for k in ("extra_sd", "transform", "statistic", "boot_seed") if k in e}))
     return pd.DataFrame([asdict(r) for r in rows])
 
 def per_unit_frame(measured: dict[tuple[str, str] | str, dict[str, Any]], # `claims_table`'s input
+                   variant: str = "", # `claims_table`'s variant
                   ) -> pd.DataFrame:
-    "The per-unit values behind every estimate of `measured` made by `stats.estimate`: model, metric, group, value (a long table)."
+    "The per-unit values behind every estimate of `measured` made by `stats.estimate`: model, metric, variant, group, value (a long table)."
     frames = [pd.DataFrame({"model": key[0] if isinstance(key, tuple) else "", "metric": key[1] if isinstance(key, tuple) else key,
-                            "group": g, "value": v}) for key, e in measured.items() if "values" in e for g, v in enumerate(e["values"])]
+                            "variant": variant, "group": g, "value": v})
+              for key, e in measured.items() if "values" in e for g, v in enumerate(e["values"])]
     if not frames: raise ValueError("no estimate in `measured` keeps its values: make them with stats.estimate")
     return pd.concat(frames, ignore_index=True)

@@ -133,6 +133,7 @@ class ClaimRow:
     transform: str = ""          # per-unit values stored beside the report (`<label>-<profile>.per-unit.parquet`)
     statistic: str = ""
     boot_seed: int = 0
+    variant: str = ""            # which candidate definition or protocol reading the row measures ("": the chapter's only one)
 
 # %% ../nbs/00a_report.ipynb #437e78d6
 @dataclass

@@ -52,7 +52,8 @@ def _report_rows(r: Report, rel: str) -> list[dict[str, Any]]:
     from movierec_nb.claims import claims_for, where_measured
     nan, printed = float("nan"), {(c.paper, c.model, c.metric): c.printed for c in CLAIMS}
     reg = {c.metric: c for c in claims_for(r.paper, None)} if r.paper in PAPERS + CONTROLS else {}
-    rows = [{"paper": r.paper, "model": c.model, "metric": c.metric, "kind": "numeric", "claimed": c.paper, "measured": c.ours,
+    rows = [{"paper": r.paper, "model": c.model, "metric": c.metric + (f" [{c.variant}]" if c.variant else ""), "kind": "numeric",
+             "claimed": c.paper, "measured": c.ours,
              "printed": c.printed or printed.get((r.paper, c.model, c.metric), ""), "where": c.where or where_measured(r.paper, r.label),
              "margin": c.margin, "low": c.low, "high": c.high, "n": c.n, "sd": c.ours_sd, "difference": c.difference,
              "paper dataset": c.paper_dataset, "dataset": r.label, "our dataset": c.our_dataset, "protocol": c.our_protocol,
@@ -175,9 +176,11 @@ def recompute_claims(reports: str | Path, profile: str) -> pd.DataFrame:
         r, f = Report.load(p), p.with_name(p.name.removesuffix("metrics.json") + PER_UNIT)
         pu = pd.read_parquet(f) if f.exists() else None
         for c in (c for c in r.claims if np.isfinite(c.low)):
-            row = {"report": str(p.relative_to(reports)).removesuffix(".metrics.json"), "model": c.model, "metric": c.metric,
+            row = {"report": str(p.relative_to(reports)).removesuffix(".metrics.json"), "model": c.model, "metric": c.metric, "variant": c.variant,
                    "low": c.low, "high": c.high, "low again": np.nan, "high again": np.nan}
-            g = None if pu is None else next((x for x in (pu[(pu.model == m) & (pu.metric == c.metric)] for m in (c.model, "")) if len(x)), None)
+            if pu is not None and "variant" in pu: pu_c = pu[pu.variant == c.variant]
+            else: pu_c = pu
+            g = None if pu_c is None else next((x for x in (pu_c[(pu_c.model == m) & (pu_c.metric == c.metric)] for m in (c.model, "")) if len(x)), None)
             if g is not None:
                 e = reestimate([v.value.to_numpy() for _, v in g.groupby("group")], c.extra_sd, c.transform, c.statistic, c.boot_seed)
                 row |= {"low again": e["low"], "high again": e["high"]}
@@ -185,7 +188,7 @@ def recompute_claims(reports: str | Path, profile: str) -> pd.DataFrame:
                              else "equal" if np.isclose([row["low"], row["high"]], [row["low again"], row["high again"]], rtol=0, atol=1e-12).all()
                              else "differs")
             rows.append(row)
-    return pd.DataFrame(rows, columns=["report", "model", "metric", "low", "high", "low again", "high again", "status"])
+    return pd.DataFrame(rows, columns=["report", "model", "metric", "variant", "low", "high", "low again", "high again", "status"])
 
 # %% ../nbs/08_summary.ipynb #cbba42c2
 def _fmt(x: float, low: float | None = None, high: float | None = None) -> str:

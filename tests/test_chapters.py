@@ -152,7 +152,10 @@ def test_kanyuch_chapter_report_on_synthetic_data(tmp_path, no_summary):
 def test_aam_hybrid_chapter_report_on_synthetic_data(tmp_path, no_summary):
     assert R.main(["--profile", "test", "--paper", "aam-hybrid", "--reports", str(tmp_path), "--device", "cpu"]) == 0
     r = Report.load(tmp_path / "aam-hybrid" / "synthetic-test.metrics.json")
-    assert [(c.model, c.metric) for c in r.claims] == [(c.model, c.metric) for c in claims_for("aam-hybrid")]
+    registered = [(c.model, c.metric) for c in claims_for("aam-hybrid")]
+    assert [(c.model, c.metric) for c in r.claims][:4] == registered and not any(c.variant for c in r.claims[:4])
+    variants = [c.variant for c in r.claims[4:]]     # one row per model under each other candidate definition of the paper's HR
+    assert len(variants) == 12 and len(set(variants)) == 3 and all(v.endswith("random 80/20") for v in variants)
     mean = r.results["mean"]
     assert set(mean) == {"hybrid with residual", "hybrid without residual", "KNN", "SVD", "EASE", "iALS", "popularity"}
     res, plain = mean["hybrid with residual"], mean["hybrid without residual"]
