@@ -119,7 +119,9 @@ def test_parameter_counts_match_the_papers():
 def test_kanyuch_chapter_report_on_synthetic_data(tmp_path, no_summary):
     assert R.main(["--profile", "test", "--paper", "kanyuch-deepcf", "--reports", str(tmp_path), "--device", "cpu"]) == 0
     r = Report.load(tmp_path / "kanyuch-deepcf" / "synthetic-test.metrics.json")
-    assert [c.metric for c in r.claims] == [c.metric for c in claims_for("kanyuch-deepcf")]
+    registered = [c.metric for c in claims_for("kanyuch-deepcf")]
+    assert [c.metric for c in r.claims][:len(registered)] == registered and not any(c.variant for c in r.claims[:len(registered)])
+    assert [c.variant for c in r.claims[len(registered):]] == ["per-user reading"] * 8 + ["random reading"] * 8   # one verdict per reading
     cells = pd.DataFrame(r.results["attribution"]).set_index(["reading", "model", "metric"]).sort_index()
     assert set(cells.index.get_level_values("reading")) == {"global", "per-user", "random"}      # the three readings of the split
     rows = {"plain, paper settings", "plain + early stopping", "plain, tuned", "attention, paper settings", "SVD", "SVD, tuned",
