@@ -161,7 +161,8 @@ MARGIN_REGISTERED = ("2026-12-07, after the quick reports of earlier commits had
                      "comes from re-run spreads or published model gaps, not from the gaps it decides")
 RANKING_MARGIN = (0.03, "the spread between independent runs of one published NCF model on one split: Dacrema et al.'s re-run of NeuMF "
                   "with the authors' code gives HR@10 0.7093 against the published 0.726 (-0.017), and our NeuMF minus the authors' code "
-                  "on their own files measured +0.011 [-0.001, +0.023] (ncf-control, quick); 0.03 covers both; one margin for every "
+                  "on their own files measured +0.011 [-0.001, +0.023] with the reference on Keras's PyTorch backend and -0.001 [-0.012, +0.011] "
+                  "on its JAX backend (ncf-control, quick); 0.03 covers both; one margin for every "
                   "top-10 ranking metric on [0, 1], the positive control's band")
 ERROR_MARGIN = (0.01, "the smallest difference the standard MovieLens rating benchmark resolves between two models: Surprise's published "
                 "5-fold RMSE on ml-100k is 0.934 for SVD and 0.944 for BaselineOnly, a 0.010 gap this study's Surprise anchors reproduce "
