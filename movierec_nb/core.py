@@ -287,8 +287,7 @@ class RunManifest:
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        "The manifest as a JSON-ready dict."
-        return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
+        "The manifest as a JSON-ready dict."; return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
 
 # %% ../nbs/00_core.ipynb #83cdb71f
 def start_run(params: dict[str, Any], repo: str | os.PathLike | None = None) -> RunManifest:

@@ -90,6 +90,23 @@ def _loo_split(ratings: pd.DataFrame, settings: NCFSettings, seed: int) -> Split
                  LeaveOneOut(validation=settings.validation, tie_break=settings.tie_break), seed=seed)
 
 # %% ../nbs/06_experiments.ipynb #905089f2
+def _by_activity(s: Split, hits: pd.Series) -> tuple[pd.Series, pd.DataFrame]:
+    "Each evaluated user's training interactions, and the mean hit and size of each activity bucket."
+    n_train = pd.Series(np.bincount(s.train["u"], minlength=s.n_users)[hits.index], index=hits.index, name="n_train")
+    return n_train, pd.DataFrame({"bucket": activity_buckets(n_train.to_numpy()), "hit": hits.to_numpy()}
+                                 ).groupby("bucket", observed=False).hit.agg(["mean", "size"])
+
+def _score_baselines(baselines: dict[str, dict], s: Split, seed: int, n_cand: int, candidates: Candidates | None,
+                     rows: dict[str, dict], per_user: dict[str, pd.DataFrame]) -> dict[str, Any]:
+    "Fit and score each baseline on `s` (its ranking row and per-user values added to `rows` and `per_user`); the fitted models."
+    protocol, models = SampledCandidates(n_cand, (10,), seed), {}
+    for bname, params in baselines.items():
+        m = models[bname] = make_model(bname, seed=seed, **params).fit(s)
+        rows[bname] = {**ranking_row(m, s, seed, n_cand, candidates), "fit_s": m.fit_time_s}
+        per_user[bname] = user_values(m, s, protocol, candidates=candidates)[["HR@10", "NDCG@10"]]
+    return models
+
+# %% ../nbs/06_experiments.ipynb #5e1c0a94
 def implicit_loo_run(ratings: pd.DataFrame | None, # canonical ratings of the whole dataset (None with `split`)
                      make_net: Callable[[int, int], Any], # (n_users, n_items) -> a network of the study's convention
                      settings: NCFSettings, # the experiment's settings
@@ -118,19 +135,12 @@ def implicit_loo_run(ratings: pd.DataFrame | None, # canonical ratings of the wh
     trainer = Trainer(net, cfg, ImplicitPairs(s, settings.n_negatives, ts), validators)
     history = trainer.fit()
     scorer = TorchScorer(net, trainer.device)
-    t1 = time.perf_counter()
-    protocol = SampledCandidates(n_cand, (10,), seed)
+    t1, protocol = time.perf_counter(), SampledCandidates(n_cand, (10,), seed)
     rows = {name: {**ranking_row(scorer, s, seed, n_cand, candidates), "fit_s": float(history.time_s.sum())}}
     per_user = {name: user_values(scorer, s, protocol, candidates=candidates)[["HR@10", "NDCG@10"]]}
     t_eval = time.perf_counter() - t1
-    n_train = pd.Series(np.bincount(s.train["u"], minlength=s.n_users)[per_user[name].index], index=per_user[name].index, name="n_train")
-    by_activity = pd.DataFrame({"bucket": activity_buckets(n_train.to_numpy()), "hit": per_user[name]["HR@10"].to_numpy()}
-                               ).groupby("bucket", observed=False).hit.agg(["mean", "size"])
-    models = {name: scorer}
-    for bname, params in (settings.baselines.items() if baselines else ()):
-        m = models[bname] = make_model(bname, seed=seed, **params).fit(s)
-        rows[bname] = {**ranking_row(m, s, seed, n_cand, candidates), "fit_s": m.fit_time_s}
-        per_user[bname] = user_values(m, s, protocol, candidates=candidates)[["HR@10", "NDCG@10"]]
+    n_train, by_activity = _by_activity(s, per_user[name]["HR@10"])
+    models = {name: scorer} | (_score_baselines(settings.baselines, s, seed, n_cand, candidates, rows, per_user) if baselines else {})
     extra = {"catalogue": catalogue_sweep(models, s, settings.tail_counts, settings.n_candidates, seed),
              "orders": protocol_orders(models, s, seed)} if analyses else {}
     return extra | {"seed": seed, "train_seed": ts, "split": s.summary().to_dict(), "history": history, "metrics": pd.DataFrame(rows).T,
@@ -398,6 +408,24 @@ def _scored(models: dict[str, Any], s: Split, seed: int, n_candidates: int) -> t
     rows = pd.DataFrame({k: ranking_row(m, s, seed, n_candidates) for k, m in models.items()}).T
     return {metric: pd.DataFrame({k: v[metric] for k, v in per.items()}) for metric in METRIC_TESTS}, rows
 
+# %% ../nbs/06_experiments.ipynb #7c3e9b21
+def _ceiling_tuned(ratings: pd.DataFrame, full: NCFSettings, s: Split, name: str, settings: NCFSettings, seed: int, storage: str | None,
+                   study_prefix: str, values: dict[str, pd.DataFrame], rows: pd.DataFrame, curves: dict[str, pd.DataFrame], best: str
+                  ) -> tuple[dict[str, Any], dict[str, pd.DataFrame], pd.DataFrame, dict[str, pd.DataFrame], str]:
+    "`ceiling_study`'s tuned rows: tune the network and the baselines with one budget, score them on `s`, name the best tuned baseline."
+    from movierec_nb.tuning import TUNABLE, tune_and_fit
+    models = ([name] if name in TUNABLE else []) + [m for m in settings.tune_models if m != name]
+    s_tune = _loo_split(ratings, replace(full, validation=True), seed)
+    tuned = tune_and_fit(models, s_tune, s, settings.tune_trials, study_prefix, storage, seed, settings.device, settings.tune_max_epochs)
+    v, r = _scored({f"{m} (tuned)": t["model"] for m, t in tuned.items()}, s, seed, settings.n_candidates)
+    values = {m: values[m].join(v[m]) for m in METRIC_TESTS}
+    fit = {f"{m} (tuned)": t["model"].fit_time_s if hasattr(t["model"], "fit_time_s") else float(t["history"].time_s.sum()) for m, t in tuned.items()}
+    rows = pd.concat([rows, r.assign(fit_s=pd.Series(fit), setting="tuned")])
+    curves = curves | {f"{m} (tuned)": t["history"] for m, t in tuned.items() if t["history"] is not None}
+    baselines = [m for m in tuned if m not in (name, "dot-mf") and TUNABLE[m].kind == "baseline"] or [m for m in tuned if m != name]
+    if baselines: best = f"{max(baselines, key=lambda m: tuned[m]['validation HR@10'])} (tuned)"
+    return tuned, values, rows, curves, best
+
 # %% ../nbs/06_experiments.ipynb #98621e4e
 def ceiling_study(ratings: pd.DataFrame, # the chapter's ratings
                   make_net: Callable[[int, int], Any], # the paper's network at the paper's settings
@@ -408,7 +436,7 @@ def ceiling_study(ratings: pd.DataFrame, # the chapter's ratings
                   study_prefix: str = "ceiling", # studies are `<prefix>-<model>`; a study already in the storage resumes
                  ) -> dict[str, Any]:
     "All users: the network at the paper's settings, the default baselines and the tuned models on one split; the scale curve over `shares`."
-    from movierec_nb.tuning import TUNABLE, describe_space, steps_per_epoch, tune_and_fit
+    from movierec_nb.tuning import TUNABLE, describe_space, steps_per_epoch
     full = replace(settings, user_frac=1.0, validation=False)
     s = _loo_split(ratings, full, seed)
     paper_name = f"{name} (paper settings)"
@@ -420,16 +448,7 @@ def ceiling_study(ratings: pd.DataFrame, # the chapter's ratings
                                                   * paper["history"]["epoch"])}
     tuned, best = {}, str(paper["metrics"]["sampled HR@10"].drop([name, "popularity"], errors="ignore").idxmax())
     if settings.tune_trials:
-        models = ([name] if name in TUNABLE else []) + [m for m in settings.tune_models if m != name]
-        s_tune = _loo_split(ratings, replace(full, validation=True), seed)
-        tuned = tune_and_fit(models, s_tune, s, settings.tune_trials, study_prefix, storage, seed, settings.device, settings.tune_max_epochs)
-        v, r = _scored({f"{m} (tuned)": t["model"] for m, t in tuned.items()}, s, seed, settings.n_candidates)
-        values = {m: values[m].join(v[m]) for m in METRIC_TESTS}
-        fit = {f"{m} (tuned)": t["model"].fit_time_s if hasattr(t["model"], "fit_time_s") else float(t["history"].time_s.sum()) for m, t in tuned.items()}
-        rows = pd.concat([rows, r.assign(fit_s=pd.Series(fit), setting="tuned")])
-        curves |= {f"{m} (tuned)": t["history"] for m, t in tuned.items() if t["history"] is not None}
-        baselines = [m for m in tuned if m not in (name, "dot-mf") and TUNABLE[m].kind == "baseline"] or [m for m in tuned if m != name]
-        if baselines: best = f"{max(baselines, key=lambda m: tuned[m]['validation HR@10'])} (tuned)"
+        tuned, values, rows, curves, best = _ceiling_tuned(ratings, full, s, name, settings, seed, storage, study_prefix, values, rows, curves, best)
     main = f"{name} (tuned)" if name in tuned else paper_name
     table = rows[["setting"]].join(_interval_rows(values, seed)).join(rows[["full HR@10", "full coverage@10", "popularity rho", "fit_s"]].astype(float))
     refs = list(dict.fromkeys(r for r in (paper_name, best, "dot-mf (tuned)", "popularity") if r in values["HR@10"] and r != main))
