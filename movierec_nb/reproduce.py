@@ -651,7 +651,7 @@ def _ensure_data(needs: set[str], root: Path, download: bool) -> dict[str, str]:
             try:
                 make_subset(n, root, download=download); continue
             except Exception as e:   # no parent release, offline, or other bytes: say what the subset is and where it comes from
-                missing[n] = f"{SUBSETS[n].rule}: {e}"
+                missing[n] = str(e) if SUBSETS[n].rule in str(e) else f"{SUBSETS[n].rule}: {e}"   # said once
                 continue
         if download and n in DATASETS:
             try:
