@@ -9,6 +9,7 @@ import argparse
 import importlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -19,7 +20,9 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
+
+if TYPE_CHECKING: import pandas as pd   # imported where used: the command starts fast
 
 from .core import (ENV_DATA_DIR, ENV_PROGRESS, ENV_THREADS, REPO_ROOT, THREAD_VARS, data_dir as resolve_data_dir, git_state,
                               numeric_threads, portable_path, write_json)
@@ -27,12 +30,13 @@ from .report import check_value, report_label
 
 # %% auto #0
 __all__ = ['PROFILES', 'PAPER_NOTEBOOKS', 'CONTROL_NOTEBOOKS', 'REPO', 'SUMMARY_RUN', 'RATING_TUNE_TRIALS', 'TUNE_TRIALS',
-           'SETTINGS', 'SHARED_PARAMS', 'ORCHESTRATION', 'Run', 'plan', 'select', 'parse_overrides', 'declared',
-           'with_params', 'check_params', 'code_fingerprint', 'prose_fingerprint', 'data_fingerprint', 'run_stamp',
-           'stamp_path', 'is_up_to_date', 'why_stale', 'last_duration', 'plan_lines', 'only_prose_changed',
-           'rerender_prose', 'restamp', 'ReportLocked', 'check_unlocked', 'report_lock', 'ChapterFailed', 'export_html',
-           'signals_deferred', 'finish_notebook', 'execute', 'ProgressBoard', 'ProgressPrinter', 'Interrupted',
-           'run_all', 'mark_summary_stale', 'parser', 'main', 'cli']
+           'SETTINGS', 'SHARED_PARAMS', 'ORCHESTRATION', 'BLAS_KERNELS', 'KERNEL_TOLERANCE', 'VOLATILE', 'Run', 'plan',
+           'select', 'parse_overrides', 'declared', 'with_params', 'check_params', 'code_fingerprint',
+           'prose_fingerprint', 'data_fingerprint', 'run_stamp', 'stamp_path', 'is_up_to_date', 'why_stale',
+           'last_duration', 'plan_lines', 'only_prose_changed', 'rerender_prose', 'restamp', 'ReportLocked',
+           'check_unlocked', 'report_lock', 'ChapterFailed', 'export_html', 'signals_deferred', 'finish_notebook',
+           'execute', 'ProgressBoard', 'ProgressPrinter', 'Interrupted', 'run_all', 'blas_pin', 'compare_results',
+           'compare_files', 'mark_summary_stale', 'parser', 'main', 'cli']
 
 # %% ../nbs/20_reproduce.ipynb #6f8c9bbf
 PROFILES = ("test", "quick", "paper")
@@ -669,12 +673,64 @@ def _warn_if_dirty() -> None:
         print(f"WARNING: the working tree has uncommitted changes ({', '.join(g['changed'])}); the reports made now record "
               "dirty: true. Commit first to make reports that a clean checkout reproduces.", file=sys.stderr, flush=True)
 
+# %% ../nbs/20_reproduce.ipynb #98d2186a
+BLAS_KERNELS = "Haswell"   # OpenBLAS's kernels for x86-64 with AVX2 and FMA: those of every committed report
+KERNEL_TOLERANCE = {"ease": 1e-5, "ials": 0.02}   # absolute, on the numbers of a row or key naming the model: where the kernels matter
+
+def blas_pin() -> dict[str, str]:
+    "What `_environment` sets for OpenBLAS: `BLAS_KERNELS` on an x86-64 CPU with AVX2 and FMA unless the user chose; nothing elsewhere."
+    import platform
+    if "OPENBLAS_CORETYPE" in os.environ or platform.machine().lower() not in ("x86_64", "amd64"): return {}
+    from numpy._core._multiarray_umath import __cpu_features__ as cpu
+    return {"OPENBLAS_CORETYPE": BLAS_KERNELS} if cpu.get("AVX2") and cpu.get("FMA3") else {}
+
+# %% ../nbs/20_reproduce.ipynb #68c73ea1
+VOLATILE = re.compile(r"(^|[ _])(s|seconds|time|time_s|duration_s|fit_s|MB|started|finished)$|per epoch|wall", re.I)
+
+def _leaves(x: Any, path: str = "", names: str = "") -> Iterator[tuple[str, str, Any]]:
+    "(path, the names along it and in its enclosing records, value) of every number or string of a JSON tree."
+    if isinstance(x, dict):
+        here = names + " " + " ".join(str(v) for v in x.values() if isinstance(v, str))
+        for k, v in x.items(): yield from _leaves(v, f"{path}/{k}", f"{here} {k}")
+    elif isinstance(x, list):
+        for i, v in enumerate(x): yield from _leaves(v, f"{path}[{i}]", names)
+    else: yield path, names, x
+
+def compare_results(a: dict[str, Any], b: dict[str, Any], # two reports' metrics.json contents (`claims`, `findings`, `results`)
+                    tolerance: dict[str, float] | None = None, # model -> absolute tolerance (None: `KERNEL_TOLERANCE`)
+                   ) -> pd.DataFrame:
+    "Every compared number that differs: path, the two values, the rule (bitwise, or within a model's tolerance) and whether it holds."
+    import pandas as pd
+    tol = KERNEL_TOLERANCE if tolerance is None else tolerance
+    pick = {k: a.get(k) for k in ("claims", "findings", "results")}, {k: b.get(k) for k in ("claims", "findings", "results")}
+    la, lb = ({p: (n, v) for p, n, v in _leaves(x)} for x in pick)
+    if la.keys() != lb.keys(): raise ValueError(f"the reports differ in shape: {sorted(la.keys() ^ lb.keys())[:5]}")
+    rows = []
+    for p, (names, va) in la.items():
+        vb = lb[p][1]
+        if VOLATILE.search(p.rsplit("/", 1)[-1]) or va == vb or (va != va and vb != vb): continue   # timings; equal; both NaN
+        model = next((m for m in tol if re.search(rf"\b{m}\b", names, re.I)), None)
+        num = isinstance(va, (int, float)) and isinstance(vb, (int, float)) and not isinstance(va, bool)
+        ok = model is not None and num and abs(va - vb) <= tol[model]
+        rows.append((p, va, vb, f"within {tol[model]} ({model})" if model else "bitwise", ok))
+    return pd.DataFrame(rows, columns=["path", "a", "b", "rule", "ok"])
+
+# %% ../nbs/20_reproduce.ipynb #d60a314a
+def compare_files(old: str | Path, new: str | Path) -> int:
+    "`--compare`: print every number of two metrics.json files that differs, by rule; 0 when all agree with the rule, 1 otherwise."
+    a, b = (json.loads(Path(p).read_text(encoding="utf-8")) for p in (old, new))
+    d = compare_results(a, b)
+    n = sum(1 for _ in _leaves({k: a.get(k) for k in ("claims", "findings", "results")}))
+    print(f"{len(d)} of {n} fields differ; {int((~d.ok).sum())} break the rule (bitwise; EASE and iALS within {KERNEL_TOLERANCE})")
+    if len(d): print(d.to_string(index=False, max_colwidth=80))
+    return 0 if d.ok.all() else 1
+
 # %% ../nbs/20_reproduce.ipynb #70a6a78e
 @contextmanager
 def _environment(threads: int | None, data_dir: str | None) -> Iterator[int]:
-    "What every kernel inherits while the block runs: the thread count (`--threads`, else $MOVIEREC_THREADS, else 1) and `--data-dir`; restored after."
+    "What every kernel inherits while the block runs: the thread count (`--threads`, else $MOVIEREC_THREADS, else 1), `--data-dir` and `blas_pin`; restored after."
     k = numeric_threads(threads)
-    new = {ENV_THREADS: str(k), **{v: str(k) for v in THREAD_VARS}} | ({ENV_DATA_DIR: str(Path(data_dir).expanduser().resolve())} if data_dir else {})
+    new = {ENV_THREADS: str(k), **{v: str(k) for v in THREAD_VARS}} | ({ENV_DATA_DIR: str(Path(data_dir).expanduser().resolve())} if data_dir else {}) | blas_pin()
     saved = {name: os.environ.get(name) for name in new}
     os.environ.update(new)
     try: yield k
@@ -717,6 +773,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--check", action="store_true", help="like --plan, then exit 1 if any report is not up to date (for CI: no rerun)")
     ap.add_argument("--restamp", action="store_true", help="carry stamps made by an earlier fingerprint over, where the code a report "
                     "executed (at its commit) is the working tree's; then run what is stale")
+    ap.add_argument("--compare", nargs=2, metavar=("OLD", "NEW"), help="compare two reports' metrics.json by the determinism rule "
+                    "(bitwise, EASE and iALS within KERNEL_TOLERANCE); exit 1 when a number breaks it; runs nothing")
     ap.add_argument("--verbose", action="store_true", help="show the full traceback of an error")
     return ap
 
@@ -775,6 +833,7 @@ def main(argv: list[str] | None = None) -> int:
     "Command-line entry point: run the plan of a profile, report what ran, what was skipped and what failed."
     a = parser().parse_args(argv)
     if a.jobs < 1: parser().error(f"--jobs must be >= 1, got {a.jobs}")
+    if a.compare: return compare_files(*a.compare)
     _interrupt_on_signals()
     with _environment(a.threads, a.data_dir) as threads:
         return _main(a, threads, resolve_data_dir(a.data_dir), Path(a.reports))
