@@ -22,8 +22,8 @@ from .tasks import resolve_exported
 
 # %% auto #0
 __all__ = ['BENCHMARKS', 'ON_REQUEST', 'synthetic_dataset', 'bench_data_load', 'bench_splits', 'bench_trainer', 'bench_baselines',
-           'bench_stats', 'bench_zeng_paper', 'bench_reproduce', 'bench_tuning', 'bench_rnn_cells', 'run_benchmarks',
-           'main']
+           'bench_stats', 'bench_zeng_paper', 'bench_reproduce', 'bench_tuning', 'bench_rnn_cells', 'profile_table',
+           'bench_profile', 'run_benchmarks', 'main']
 
 # %% ../nbs/21_bench.ipynb #1e3dce68
 def _in_child(fn: Callable[..., dict], args: tuple, env: dict[str, str]) -> dict:
@@ -362,11 +362,51 @@ def bench_rnn_cells(dataset: str = "ml-latest-small", # a registry name; the rea
     return rows
 
 
+# %% ../nbs/21_bench.ipynb #8d75afdf
+def _read_back_seconds(manifest: dict[str, Any]) -> float:
+    "Compute seconds a report read back from the task cache (its manifest's `reused` notes), 0 when none."
+    import re
+    return float(sum(float(m.group(1).replace(",", "")) for v in (manifest.get("reused") or {}).values()
+                     for m in [re.search(r"([\d,.]+) s of compute", str(v))] if m))
+
+def profile_table(profile: str = "quick", # the profile whose committed reports are read
+                  reports: str | Path | None = None, # the reports folder (default: the repository's)
+                 ) -> pd.DataFrame:
+    "One row per report and timed phase (plus the rest of its wall time), sorted by seconds, with its shares of the report, chapter and profile."
+    from movierec_nb.report import Report
+    from movierec_nb.reproduce import REPO
+    from movierec_nb.summary import report_files
+    rows = []
+    for p in report_files(Path(reports) if reports else REPO / "reports", profile):
+        r = Report.load(p)
+        total, phases = float(r.manifest.get("duration_s") or 0.0), {k: float(v) for k, v in r.timings.items()}
+        phases["outside the timed phases"] = max(total - sum(phases.values()), 0.0)
+        for phase, s in phases.items():
+            rows.append((r.paper, f"{r.paper}/{r.label}", phase, s, total, _read_back_seconds(r.manifest)))
+    t = pd.DataFrame(rows, columns=["chapter", "report", "phase", "seconds", "report seconds", "read back (s)"])
+    if t.empty: raise ValueError(f"no committed {profile!r} report to read (run `python -m movierec_nb.reproduce --profile {profile}`)")
+    whole = t.drop_duplicates("report")["report seconds"].sum()
+    t["share of report"] = t["seconds"] / t["report seconds"].where(t["report seconds"] > 0)
+    t["share of profile"] = t["seconds"] / whole
+    t["chapter share"] = t.groupby("chapter")["seconds"].transform("sum") / whole
+    return t.sort_values("seconds", ascending=False, ignore_index=True)
+
+def bench_profile(profile: str = "quick") -> list[dict]:
+    "`profile_table` as benchmark rows: the profile's total, each chapter's seconds and share, then each phase over a minute."
+    t = profile_table(profile)
+    whole = t.drop_duplicates("report")["report seconds"].sum()
+    rows = [_row("profile", f"{profile}: every committed report's wall time added up ({t.report.nunique()} reports)", whole, "s", None)]
+    for ch, s in t.groupby("chapter")["seconds"].sum().sort_values(ascending=False).items():
+        rows.append(_row("profile", f"chapter {ch} ({s / whole:.0%} of the profile)", s, "s", None))
+    big = t[t.seconds >= 60][["report", "phase", "seconds", "share of profile"]]
+    rows += [_row("profile", f"{rep}: {ph} ({sh:.0%} of the profile)", s, "s", None) for rep, ph, s, sh in big.itertuples(index=False, name=None)]
+    return rows
+
 # %% ../nbs/21_bench.ipynb #26caf02c
 BENCHMARKS: dict[str, Callable[..., list[dict]]] = {"data-load": bench_data_load, "splits": bench_splits,
                                                      "trainer": bench_trainer, "baselines": bench_baselines,
                                                      "zeng-paper": bench_zeng_paper, "stats": bench_stats, "reproduce": bench_reproduce,
-                                                     "tuning": bench_tuning, "rnn-cells": bench_rnn_cells}
+                                                     "tuning": bench_tuning, "rnn-cells": bench_rnn_cells, "profile": bench_profile}
 ON_REQUEST = ("reproduce", "tuning")   # not part of a plain `python -m movierec_nb.bench`: they run for an hour or more
 
 def run_benchmarks(names: list[str] | None = None, **kwargs) -> pd.DataFrame:

@@ -12,12 +12,30 @@ from pathlib import Path
 from .reproduce import REPO
 
 # %% auto #0
-__all__ = ['RESULTS_MARKER', 'CONTROL_MARKER', 'REPORTS_MARKER', 'reports_markdown', 'render_readme']
+__all__ = ['RESULTS_MARKER', 'CONTROL_MARKER', 'REPORTS_MARKER', 'PROFILE_MARKER', 'profile_markdown', 'reports_markdown',
+           'render_readme']
 
 # %% ../nbs/22_readme.ipynb #1fd54e19
 RESULTS_MARKER = "<!-- results table: generated from reports/ -->"
 CONTROL_MARKER = "<!-- positive control: generated from reports/ -->"
 REPORTS_MARKER = "<!-- committed reports: generated from reports/ -->"
+PROFILE_MARKER = "<!-- where the time goes: generated from reports/ -->"
+
+def profile_markdown(reports: str | os.PathLike, profile: str = "quick", phases: int = 8) -> str:
+    "Each chapter's share of the profile's wall time and its costliest phases (`bench.profile_table`), as the README's table."
+    from movierec_nb.bench import profile_table
+    from movierec_nb.summary import _md_table
+    try: t = profile_table(profile, reports)
+    except ValueError: return f"No `{profile}` report is committed."
+    whole = t.drop_duplicates("report")["report seconds"].sum()
+    ch = t.groupby("chapter")["seconds"].sum().sort_values(ascending=False)
+    top = t.head(phases).assign(minutes=lambda d: (d["seconds"] / 60).round(1),
+                                **{"share of the profile": lambda d: d["share of profile"].map("{:.0%}".format)})
+    return "\n".join([f"The `{profile}` reports' wall times add up to {whole / 60:.0f} minutes of jobs; by chapter: "
+                      + ", ".join(f"{c} {s / 60:.0f} min ({s / whole:.0%})" for c, s in ch.items()) + ". The costliest phases:", "",
+                      _md_table(top[["report", "phase", "minutes", "share of the profile"]]), "",
+                      "(`python -m movierec_nb.bench --only profile` prints every row; a phase is what the chapter timed, the rest "
+                      "of a report's wall time is \"outside the timed phases\".)"])
 
 def reports_markdown(reports: str | os.PathLike) -> str:
     "Per profile: every committed report with its commit and wall time, and the wall times added up (the README's list)."
@@ -46,11 +64,13 @@ def render_readme(index: str | os.PathLike | None = None, # the front-page noteb
         claims = collect_claims(Path(reports) if reports else REPO / "reports", "quick")
         body = body.replace(RESULTS_MARKER, scope_paragraph(claims) + "\n\n" + compact_table(claims))
     if REPORTS_MARKER in body: body = body.replace(REPORTS_MARKER, reports_markdown(Path(reports) if reports else REPO / "reports"))
+    if PROFILE_MARKER in body: body = body.replace(PROFILE_MARKER, profile_markdown(Path(reports) if reports else REPO / "reports"))
     if CONTROL_MARKER in body:
         from movierec_nb.summary import collect_controls, control_markdown
         lines = control_markdown(collect_controls(Path(reports) if reports else REPO / "reports", "quick"), brief=True, base="reports/")
         body = body.replace(CONTROL_MARKER, "\n".join(lines) or "No control report is committed.")
     return "<!-- Generated from nbs/index.ipynb by `python -m movierec_nb.readme`; edit the notebook. -->\n\n" + body + "\n"
+
 
 # %% ../nbs/22_readme.ipynb #37afa85d
 if __name__ == "__main__" and "ipykernel" not in sys.modules:  # a command, never when run inside Jupyter
