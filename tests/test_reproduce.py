@@ -56,7 +56,7 @@ def test_missing_data_stops_or_keeps_going(tmp_path, capsys):
     assert R.main(["--profile", "quick", "--reports", str(tmp_path / "r"), "--data-dir", str(empty), "--no-download"]) == 2
     err = capsys.readouterr().err
     assert f"missing data for data/ml-100k: {empty / 'ml-100k'} (download it from https://files.grouplens.org/datasets/movielens/ml-100k.zip)" in err
-    assert f"{empty / 'ml-1m-partial'} (the lines of users 1-2999 of ml-1m's ratings.dat" in err and "--keep-going" in err
+    assert f"{empty / 'ml-1m-partial'} (ml-1m-partial is the lines of users 1-2999 of ml-1m's ratings.dat" in err and "--keep-going" in err
     assert "download https://files.grouplens.org/datasets/movielens/ml-1m.zip" in err     # the rule, and where its source comes from
     assert R.main(["--profile", "quick", "--reports", str(tmp_path / "r"), "--data-dir", str(empty), "--keep-going",
                    "--no-download", "--chapter", "data", "--chapter", "wang-ncf"]) == 2    # --keep-going, but nothing could run
