@@ -4,6 +4,7 @@
 #   make test        set up .venv, then export the package from nbs/, lint it (ruff) and run every test
 #   make readme      regenerate README.md from nbs/index.ipynb and the quick reports
 #   make lab         open JupyterLab in the project's environment (headless: it prints the URL to open)
+#   make docs        build the course site into _site/html (offline: Sphinx + MyST-NB; open _site/html/index.html)
 # Data: set MOVIEREC_DATA_DIR to a folder of extracted MovieLens releases, or let the code download them.
 #
 # .venv is made once: the install stamp follows the dependency lists of pyproject.toml (and the torch
@@ -16,6 +17,7 @@ DEPS   := $(VENV)/.dependencies
 STAMP  := $(VENV)/.installed
 EXPORTED := $(VENV)/.exported
 LAB    := $(VENV)/.installed-lab
+DOCS   := $(VENV)/.installed-docs
 PROFILE ?= quick
 JOBS ?= 2
 # torch is installed first, so that no dependency pulls a multi-GB CUDA build. By default it comes from
@@ -24,7 +26,7 @@ JOBS ?= 2
 TORCH  ?= torch==2.13.0
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: reproduce plan test lint readme lab venv export clean-nbs bench
+.PHONY: reproduce plan test lint readme lab venv export clean-nbs bench docs
 
 # Rewritten only when the dependency lists change: the install below depends on its content, not on pyproject's mtime.
 $(DEPS): pyproject.toml
@@ -55,10 +57,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check movierec_nb tests nbs
 
 # The paper and control chapters (10-15) run in full, every cell and check, through papermill in tests/test_chapters.py;
-# nbdev-test runs every other notebook (a plain `nbdev-test` runs them all).
+# nbdev-test runs every other notebook but 00_start_here (real ml-100k, minutes; `make docs` executes it), and a plain
+# `nbdev-test` runs them all.
 test: export lint
-	$(BIN)/nbdev-test --n-workers 2 --skip-file-re '^1[0-5]_'
-	$(BIN)/python -m pytest -q --durations 15
+	$(BIN)/nbdev-test --n-workers 2 --skip-file-re '^(1[0-5]_|00_start_here)'
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations 15
 
 readme: export
 	$(BIN)/python -m movierec_nb.readme
@@ -79,6 +82,14 @@ $(LAB): $(STAMP)
 # --no-browser: the machine may have no screen (open the printed URL); --allow-root where root runs it (e.g. in a container)
 lab: $(LAB)
 	$(BIN)/jupyter lab nbs/ --no-browser $(if $(filter 0,$(shell id -u)),--allow-root)
+
+$(DOCS): $(STAMP)
+	$(BIN)/pip install --quiet -e ".[dev,reference,docs]"
+	touch $(DOCS)
+
+# the library chapters executed, the paper chapters as their committed reports, the API from the docstrings
+docs: export $(DOCS)
+	$(BIN)/python -m movierec_nb.docs
 
 clean-nbs: $(STAMP)
 	$(BIN)/nbdev-clean

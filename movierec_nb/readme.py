@@ -17,8 +17,11 @@ __all__ = ['RESULTS_MARKER', 'CONTROL_MARKER', 'REPORTS_MARKER', 'PROFILE_MARKER
 
 # %% ../nbs/22_readme.ipynb #1fd54e19
 RESULTS_MARKER = "<!-- results table: generated from reports/ -->"
+
 CONTROL_MARKER = "<!-- positive control: generated from reports/ -->"
+
 REPORTS_MARKER = "<!-- committed reports: generated from reports/ -->"
+
 PROFILE_MARKER = "<!-- where the time goes: generated from reports/ -->"
 
 def profile_markdown(reports: str | os.PathLike, profile: str = "quick", phases: int = 8) -> str:
@@ -52,6 +55,7 @@ def reports_markdown(reports: str | os.PathLike) -> str:
                 _md_table(t[["report", "commit", "date", "wall time"]].assign(report=[f"[{r}](reports/{r}.ipynb)" for r in t.report])), ""]
     return "\n".join(out).strip() or "No report is committed."
 
+# %% ../nbs/22_readme.ipynb #585b2302
 def render_readme(index: str | os.PathLike | None = None, # the front-page notebook (default: nbs/index.ipynb)
                   reports: str | os.PathLike | None = None, # the reports whose claims fill the results table (default: reports/)
                  ) -> str:
@@ -70,7 +74,6 @@ def render_readme(index: str | os.PathLike | None = None, # the front-page noteb
         lines = control_markdown(collect_controls(Path(reports) if reports else REPO / "reports", "quick"), brief=True, base="reports/")
         body = body.replace(CONTROL_MARKER, "\n".join(lines) or "No control report is committed.")
     return "<!-- Generated from nbs/index.ipynb by `python -m movierec_nb.readme`; edit the notebook. -->\n\n" + body + "\n"
-
 
 # %% ../nbs/22_readme.ipynb #37afa85d
 if __name__ == "__main__" and "ipykernel" not in sys.modules:  # a command, never when run inside Jupyter

@@ -36,6 +36,7 @@ def assert_recomputed(reports, chapter):
     assert len(rc) and (rc.status == "equal").all(), rc.to_string()
 
 
+@pytest.mark.xdist_group("ncf-reports")       # under `pytest -n`, the tests of the module fixture share one worker (it runs once)
 @pytest.mark.parametrize("paper", NCF)
 def test_ncf_chapter_report_on_synthetic_data(paper, ncf_reports):
     r = Report.load(ncf_reports / paper / "synthetic-test.metrics.json")
@@ -95,6 +96,7 @@ def _accuracy(report: Report) -> dict:
             "mean": {m: {k: v for k, v in row.items() if not k.endswith("_s")} for m, row in report.results["mean"].items()}}
 
 
+@pytest.mark.xdist_group("ncf-reports")
 def test_numbers_do_not_depend_on_jobs(ncf_reports, tmp_path, no_summary, monkeypatch):
     """The same chapters run two at a time in worker processes give the same numbers, to the last bit, as one at a time. The rerun
     gets a cache of its own, so its tuning studies and training tasks are computed again, not read back from the first run."""

@@ -1,0 +1,266 @@
+"""Reference solutions of the chapters' exercises, run as tests: each computes the answer its own way and checks it against
+what the chapter's tools say."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import spearmanr
+
+from movierec_nb.baselines import make_model
+from movierec_nb.data import load_movielens
+from movierec_nb.metrics import FullCatalogue, SampledCandidates, evaluate, user_values
+from movierec_nb.splits import LeaveOneOut, binarize, split
+
+
+@pytest.fixture(scope="module")
+def start(real_root):
+    "What `00_start_here` builds: ml-100k, its leave-one-out split (first-in-file, no validation), popularity on it."
+    ratings = load_movielens("ml-100k", real_root, download=False, progress=False).ratings
+    s = split(binarize(ratings), LeaveOneOut(validation=False, tie_break="first-in-file"))
+    return ratings, s, make_model("popularity").fit(s)
+
+
+def test_start_here_exercise_1_ties_counted_with_a_groupby(start):
+    "Users with two or more ratings at their latest second, counted from the ratings alone."
+    ratings, s, _ = start
+    latest = ratings.groupby("user_id").timestamp.transform("max")
+    tied = int((ratings[ratings.timestamp == latest].groupby("user_id").size() >= 2).sum())
+    assert tied == s.stats["users_tied_at_latest"] == 415
+
+
+def test_start_here_exercise_2_fewer_competitors_raise_hr(start):
+    "49 sampled competitors instead of 99: fewer movies to beat, so HR@10 rises (for any model better than random)."
+    _, s, pop = start
+    hr = {n: evaluate(pop, s, SampledCandidates(n, (10,), seed=0))["HR@10"] for n in (49, 99)}
+    assert hr[49] > hr[99]
+    # a random ranker would get 10/50 and 10/100: popularity is far above both
+    assert hr[49] > 0.2 and hr[99] > 0.1
+
+
+def test_start_here_exercise_3_sampled_and_full_ranks_agree_in_order(start):
+    "The held-out movie's rank among 1 + 99 and in the catalogue: strongly rank-correlated, the sampled rank far smaller."
+    _, s, pop = start
+    r_s = 1 / user_values(pop, s, SampledCandidates(99, (10,), seed=0)).MRR
+    r_f = (1 / user_values(pop, s, FullCatalogue((10,))).MRR).reindex(r_s.index)
+    rho = spearmanr(r_s, r_f).statistic
+    assert rho > 0.8 and (r_f >= r_s - 1e-9).all() and np.median(r_f / r_s) > 5
+
+
+# ---- 01_data ------------------------------------------------------------------------------------------------------------
+
+def test_data_exercise_1_density(real_root):
+    "ratings / (users × movies rated): ml-100k is about 6.3% full, ml-latest-small under 2%."
+    def density(name):
+        r = load_movielens(name, real_root, download=False, progress=False).ratings
+        return len(r) / (r.user_id.nunique() * r.item_id.nunique())
+    d100k, dsmall = density("ml-100k"), density("ml-latest-small")
+    assert d100k == pytest.approx(100_000 / (943 * 1682)) and dsmall == pytest.approx(100_836 / (610 * 9724))
+    assert d100k > 3 * dsmall
+
+
+def test_data_exercise_2_one_changed_byte_is_caught(real_root, tmp_path):
+    "A copy of ml-100k with one byte of u.data changed: refused with the file named; loaded with verify=False, recorded."
+    import shutil
+    import warnings
+    from movierec_nb.data import ChecksumError
+    folder = shutil.copytree(real_root / "ml-100k", tmp_path / "ml-100k")
+    raw = bytearray((folder / "u.data").read_bytes())
+    raw[raw.index(b"\t3\t")+1] = ord("4")            # one rating 3 -> 4: still a valid file
+    (folder / "u.data").write_bytes(bytes(raw))
+    with pytest.raises(ChecksumError, match="u.data"):
+        load_movielens("ml-100k", path=folder, download=False, cache=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = load_movielens("ml-100k", path=folder, download=False, cache=False, verify=False)
+    assert not data.source.verified and len(data.ratings) == 100_000
+    assert [f["file"] for f in data.source.files if f["status"] != "verified"] == ["u.data"]
+
+
+def test_data_exercise_3_synthetic_folder_reads_back(tmp_path):
+    "write_synthetic in ml-1m's format, read back by the official loader: the sizes asked for, verified by its own record."
+    from movierec_nb.data import write_synthetic
+    folder = write_synthetic(tmp_path / "ml-1m", "ml-1m", n_users=50, n_items=80, n_ratings=1_000, seed=3)
+    assert (folder / "ratings.dat").read_text().splitlines()[0].count("::") == 3
+    data = load_movielens("ml-1m", path=folder, download=False, cache=False)
+    assert (len(data.ratings), data.ratings.user_id.nunique()) == (1_000, 50) and data.source.verified
+
+
+# ---- 02_splits ----------------------------------------------------------------------------------------------------------
+
+def test_splits_exercise_1_no_leak_checked_by_a_merge(start):
+    "No (user, movie) pair is both trained on and held out, and no held-out movie is older than its user's training."
+    _, s, _ = start
+    assert len(s.train.merge(s.test, on=["u", "i"])) == 0
+    last_train = s.train.groupby("u").timestamp.max()
+    assert (s.test.set_index("u").timestamp >= last_train.reindex(s.test.u).to_numpy()).all()
+
+
+def test_splits_exercise_2_a_global_cut_leaves_users_without_training(start):
+    "TemporalRatio(0.8) cuts at one moment for all: users who arrive after it are tested with no training; per user, none."
+    from movierec_nb.splits import TemporalRatio
+    ratings = start[0]
+    cut = split(ratings, TemporalRatio(0.8))
+    cold = set(cut.test.u) - set(cut.train.u)
+    ts = ratings.timestamp.sort_values(kind="stable").to_numpy()
+    late = ratings.groupby("user_id").timestamp.min() >= ts[int(0.8 * len(ts))]   # users whose first rating is after the cut
+    assert len(cold) == int(late.sum()) > 0
+    per_user = split(ratings, TemporalRatio(0.8, per_user=True))
+    assert set(per_user.test.u) <= set(per_user.train.u)
+
+
+def test_splits_exercise_3_negatives_checked_with_pandas(start):
+    "99 sampled candidates per user: 100 distinct movies a row, none of the 99 rated by the user in any part."
+    from movierec_nb.splits import sample_candidates
+    _, s, _ = start
+    c = sample_candidates(s, 99, seed=0)
+    assert c.items.shape == (s.n_users, 100) and all(len(set(row)) == 100 for row in c.items)
+    neg = pd.DataFrame({"u": np.repeat(c.users, 99), "i": c.items[:, 1:].ravel()})
+    rated = pd.concat([s.train, s.valid, s.test])[["u", "i"]]
+    assert len(neg.merge(rated, on=["u", "i"])) == 0
+
+
+# ---- 03_metrics ---------------------------------------------------------------------------------------------------------
+
+def test_metrics_exercise_1_by_hand():
+    "Held-out movie at rank 3 (0-based 2) and at rank 11: HR@10 1 and 0, NDCG@10 1/log2(4) = 0.5 and 0, MRR 1/3 and 1/11."
+    from movierec_nb.metrics import per_row_metrics
+    per = per_row_metrics(np.array([0, 1]), np.array([2, 10]), n_rows=2, n_candidates=100)
+    assert per["HR@10"].tolist() == [1.0, 0.0] and per["NDCG@10"].tolist() == [0.5, 0.0]
+    assert per["MRR"] == pytest.approx([1 / 3, 1 / 11])
+
+
+def test_metrics_exercise_2_hr_grows_with_k_and_bounds_ndcg(start):
+    "Popularity on ml-100k, sampled: HR@K never falls as K grows, and NDCG@K never exceeds HR@K."
+    _, s, pop = start
+    m = evaluate(pop, s, SampledCandidates(99, (1, 5, 10, 20), seed=0))
+    hr = [m[f"HR@{k}"] for k in (1, 5, 10, 20)]
+    assert hr == sorted(hr) and hr[0] < hr[-1]
+    assert all(m[f"NDCG@{k}"] <= m[f"HR@{k}"] + 1e-12 for k in (1, 5, 10, 20)) and m["NDCG@1"] == pytest.approx(m["HR@1"])
+
+
+def test_metrics_exercise_3_full_ranking_by_brute_force(start):
+    "Full-catalogue HR@10 of popularity from a dense score matrix: rank = unseen movies scoring at least the held-out one."
+    _, s, pop = start
+    scores = pop.score(np.arange(s.n_users), np.tile(np.arange(s.n_items), (s.n_users, 1)))     # users × every movie
+    seen = s.positives(("train",)).toarray()
+    t = s.test.sort_values("u")
+    held = scores[t.u, t.i]
+    others = np.where(seen, -np.inf, scores)
+    others[t.u, t.i] = -np.inf                                            # the held-out movie does not compete with itself
+    rank = (others >= held[:, None]).sum(1)                               # ties count against it (pessimistic)
+    assert (rank < 10).mean() == pytest.approx(evaluate(pop, s, FullCatalogue((10,)))["HR@10"])
+
+
+# ---- 03a_stats ----------------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def hits(start):
+    "Per-user sampled HR@10 of popularity and EASE on the same users and candidates."
+    _, s, pop = start
+    ease = make_model("ease").fit(s)
+    return {n: user_values(m, s, SampledCandidates(99, (10,), seed=0))["HR@10"].to_numpy() for n, m in (("pop", pop), ("ease", ease))}
+
+
+def test_stats_exercise_1_bootstrap_agrees_with_the_normal_approximation(hits):
+    "For a mean of 943 0/1 values the bootstrap interval is close to p ± 1.96 √(p(1−p)/n)."
+    from movierec_nb.stats import bootstrap_ci
+    x = hits["pop"]
+    p, n = x.mean(), len(x)
+    half = 1.96 * np.sqrt(p * (1 - p) / n)
+    ci = bootstrap_ci(x).iloc[0]
+    assert ci["low"] == pytest.approx(p - half, abs=0.006) and ci["high"] == pytest.approx(p + half, abs=0.006)
+
+
+def test_stats_exercise_2_mcnemar_from_the_discordant_pairs(hits):
+    "Only the users where exactly one model hits carry information: a binomial test on them is the exact McNemar test."
+    from scipy.stats import binomtest
+    from movierec_nb.stats import mcnemar_exact
+    a, b = hits["ease"].astype(bool), hits["pop"].astype(bool)
+    only_a, only_b = int((a & ~b).sum()), int((b & ~a).sum())
+    p = binomtest(only_a, only_a + only_b, 0.5).pvalue
+    assert mcnemar_exact(a, b) == (only_a, only_b, pytest.approx(p)) and only_a > only_b and p < 0.001
+
+
+def test_stats_exercise_3_holm_by_hand():
+    "Sorted p × (m − rank), made non-decreasing, capped at 1, returned in the input order."
+    from movierec_nb.stats import holm
+    assert holm([0.01, 0.04, 0.03, 0.2]) == pytest.approx([0.04, 0.09, 0.09, 0.2])
+
+
+# ---- 04_train -----------------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def small_loo():
+    "A synthetic leave-one-out split with a validation item per user (the training chapter's own example data)."
+    from movierec_nb.data import synthetic_frames
+    return split(binarize(synthetic_frames(300, 500, 15_000, fmt="ml-100k", seed=0, scale=(1, 5, 1))["ratings"]), LeaveOneOut())
+
+
+def test_train_exercise_1_an_epoch_of_pairs(small_loo):
+    "k negatives per positive: (1 + k) × |train| rows, labels 1:k, the same positives and fresh negatives each epoch."
+    from movierec_nb.train import ImplicitPairs
+    data = ImplicitPairs(small_loo, k=4, seed=0)
+    (u0, i0, y0), (u1, i1, y1) = data.epoch(0), data.epoch(1)
+    n = len(small_loo.train)
+    assert len(y0) == 5 * n and int(y0.sum()) == n
+    pos = lambda u, i, y: sorted(zip(u[y == 1].tolist(), i[y == 1].tolist()))
+    assert pos(u0, i0, y0) == pos(u1, i1, y1) == sorted(zip(small_loo.train.u, small_loo.train.i))
+    assert not np.array_equal(i0[y0 == 0].numpy(), i1[y1 == 0].numpy())
+
+
+def test_train_exercise_2_early_stopping_keeps_the_best_epoch(small_loo):
+    "patience=2 on validation HR@10: after fit, the network scores the best epoch's value, not the last one's."
+    import torch
+    from movierec_nb.models.zeng_embedding import ZengEmbedding
+    from movierec_nb.train import ImplicitPairs, Trainer, TrainConfig, ranking_validator
+    torch.manual_seed(0)
+    val = ranking_validator(small_loo)
+    t = Trainer(ZengEmbedding(small_loo.n_users, small_loo.n_items),
+                TrainConfig(loss="bce", lr=3e-3, batch_size=512, epochs=25, monitor="val_HR@10", mode="max", patience=2, seed=0, progress=False),
+                ImplicitPairs(small_loo, 4, 0), [val])
+    h = t.fit()
+    assert t.stopped_early == (len(h) < 25)
+    assert val(t.model)["val_HR@10"] == pytest.approx(h["val_HR@10"].max())
+
+
+# ---- 05_baselines -------------------------------------------------------------------------------------------------------
+
+def test_baselines_exercise_1_ease_regularisation(start):
+    "EASE's λ on ml-100k: almost none over-fits, a huge one flattens towards popularity; the middle is best (full NDCG@10)."
+    _, s, pop = start
+    ndcg = {lam: evaluate(make_model("ease", lam=lam).fit(s), s, FullCatalogue((10,)))["NDCG@10"] for lam in (1.0, 300.0, 1e6)}
+    assert ndcg[300.0] > max(ndcg[1.0], ndcg[1e6])
+    assert abs(ndcg[1e6] - evaluate(pop, s, FullCatalogue((10,)))["NDCG@10"]) < abs(ndcg[300.0] - ndcg[1e6])
+
+
+def test_baselines_exercise_2_sampling_flatters_both_but_keeps_the_order(start):
+    "Sampled HR@10 is several times the full-catalogue HR@10 for popularity and for EASE, and EASE leads under both."
+    _, s, pop = start
+    ease = make_model("ease").fit(s)
+    hr = {(n, p): evaluate(m, s, proto)["HR@10"] for n, m in (("pop", pop), ("ease", ease))
+          for p, proto in (("sampled", SampledCandidates(99, (10,), seed=0)), ("full", FullCatalogue((10,))))}
+    assert all(hr[(n, "sampled")] > 3 * hr[(n, "full")] for n in ("pop", "ease"))
+    assert hr[("ease", "sampled")] > hr[("pop", "sampled")] and hr[("ease", "full")] > hr[("pop", "full")]
+
+
+def test_every_chapter_with_exercises_has_a_tested_solution_per_exercise():
+    "A chapter that opens with goals, prerequisites and run time ends with exercises, each with a reference solution here."
+    import json
+    import re
+    from pathlib import Path
+    here = Path(__file__).read_text()
+    chapters = 0
+    for nb in sorted((Path(__file__).parents[1] / "nbs").glob("*.ipynb")):
+        md = [("".join(c["source"])) for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "markdown"]
+        if not any("**Learning goals.**" in m for m in md): continue
+        chapters += 1
+        opening = next(m for m in md if "**Learning goals.**" in m)
+        assert "**Prerequisites.**" in opening and "**Run time.**" in opening, nb.name
+        ex = [m for m in md if m.startswith("## Exercises")]
+        assert len(ex) == 1, f"{nb.name}: one Exercises section expected"
+        n = len(re.findall(r"^\d+\. \*\*", ex[0], flags=re.M))
+        prefix = re.search(r"`(test_\w+_exercise)_\*`", ex[0]).group(1)
+        solved = sorted(set(int(k) for k in re.findall(rf"^def {prefix}_(\d+)_", here, flags=re.M)))
+        assert solved == list(range(1, n + 1)), (nb.name, n, solved)
+    assert chapters >= 7
