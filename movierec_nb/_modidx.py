@@ -809,6 +809,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                        'movierec_nb.reproduce.main': ('reproduce.html#main', 'movierec_nb/reproduce.py'),
                                        'movierec_nb.reproduce.mark_summary_stale': ( 'reproduce.html#mark_summary_stale',
                                                                                      'movierec_nb/reproduce.py'),
+                                       'movierec_nb.reproduce.ml1m_source': ('reproduce.html#ml1m_source', 'movierec_nb/reproduce.py'),
                                        'movierec_nb.reproduce.only_prose_changed': ( 'reproduce.html#only_prose_changed',
                                                                                      'movierec_nb/reproduce.py'),
                                        'movierec_nb.reproduce.parse_overrides': ( 'reproduce.html#parse_overrides',

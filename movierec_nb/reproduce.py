@@ -30,13 +30,13 @@ from .report import check_value, report_label
 
 # %% auto #0
 __all__ = ['PROFILES', 'PAPER_NOTEBOOKS', 'CONTROL_NOTEBOOKS', 'REPO', 'SUMMARY_RUN', 'RATING_TUNE_TRIALS', 'TUNE_TRIALS',
-           'SETTINGS', 'SHARED_PARAMS', 'ORCHESTRATION', 'BLAS_KERNELS', 'KERNEL_TOLERANCE', 'VOLATILE', 'Run', 'plan',
-           'select', 'parse_overrides', 'declared', 'with_params', 'check_params', 'code_fingerprint',
-           'prose_fingerprint', 'data_fingerprint', 'run_stamp', 'stamp_path', 'is_up_to_date', 'why_stale',
-           'last_duration', 'plan_lines', 'only_prose_changed', 'rerender_prose', 'restamp', 'ReportLocked',
-           'check_unlocked', 'report_lock', 'ChapterFailed', 'export_html', 'signals_deferred', 'finish_notebook',
-           'execute', 'ProgressBoard', 'ProgressPrinter', 'Interrupted', 'run_all', 'blas_pin', 'compare_results',
-           'compare_files', 'mark_summary_stale', 'parser', 'main', 'cli']
+           'SETTINGS', 'SHARED_PARAMS', 'ORCHESTRATION', 'BLAS_KERNELS', 'KERNEL_TOLERANCE', 'VOLATILE', 'Run',
+           'ml1m_source', 'plan', 'select', 'parse_overrides', 'declared', 'with_params', 'check_params',
+           'code_fingerprint', 'prose_fingerprint', 'data_fingerprint', 'run_stamp', 'stamp_path', 'is_up_to_date',
+           'why_stale', 'last_duration', 'plan_lines', 'only_prose_changed', 'rerender_prose', 'restamp',
+           'ReportLocked', 'check_unlocked', 'report_lock', 'ChapterFailed', 'export_html', 'signals_deferred',
+           'finish_notebook', 'execute', 'ProgressBoard', 'ProgressPrinter', 'Interrupted', 'run_all', 'blas_pin',
+           'compare_results', 'compare_files', 'mark_summary_stale', 'parser', 'main', 'cli']
 
 # %% ../nbs/20_reproduce.ipynb #6f8c9bbf
 PROFILES = ("test", "quick", "paper")
@@ -77,17 +77,22 @@ RATING_TUNE_TRIALS = {"quick": 6, "paper": 20}   # kanyuch-deepcf: Optuna trials
 TUNE_TRIALS = {"quick": {"ml-100k": 10, "ml-latest-small": 0, "ml-1m-partial": 0},     # a small budget where it is cheap
                "paper": {"ml-100k": 30, "ml-latest-small": 0, "ml-1m-partial": 30}}    # the full budget: 30 trials a model
 
+def ml1m_source(profile: str, root: str | os.PathLike | None = None) -> dict[str, str]:
+    "The ML-1M runs' `path`: none (all of ML-1M) in the paper profile where `<root>/ml-1m/ratings.dat` is there, else its first half by rule."
+    from movierec_nb.core import data_dir
+    return {} if profile == "paper" and (data_dir(root) / "ml-1m" / "ratings.dat").is_file() else dict(path="ml-1m-partial")
+
 def plan(profile: str) -> list[Run]:
-    "Every run of `profile`, in order; the summary last."
+    "Every run of `profile`, in order; the summary last (ML-1M: `ml1m_source` under the data root the kernels are given)."
     if profile not in PROFILES: raise ValueError(f"unknown profile {profile!r}; valid: {', '.join(PROFILES)}")
-    half = dict(path="ml-1m-partial")                      # the ml-1m half (`data.SUBSETS`): a verified folder under the data root
+    half = ml1m_source(profile)                           # the ml-1m half (`data.SUBSETS`), or all of ML-1M where it is there (paper)
     def paper(key, dataset, **kw): return _run(key, PAPER_NOTEBOOKS[key], dataset, **kw)
     if profile == "test":
         return [Run("data", "01_data.ipynb", "synthetic", dict(dataset="synthetic")),
                 Run("baselines", "05_baselines.ipynb", "synthetic", dict(datasets=["synthetic"]))] + \
                [Run(k, nb, "synthetic", dict(dataset="synthetic")) for k, nb in (PAPER_NOTEBOOKS | CONTROL_NOTEBOOKS).items()] + [SUMMARY_RUN]
     runs = [_run("data", "01_data.ipynb", d) for d in ("ml-100k", "ml-latest-small")] + [_run("data", "01_data.ipynb", "ml-1m", **half)]
-    if profile == "paper": runs += [_run("data", "01_data.ipynb", d) for d in ("ml-1m", "ml-20m", "ml-25m")]
+    if profile == "paper": runs += [_run("data", "01_data.ipynb", d) for d in ("ml-1m", "ml-20m", "ml-25m") if d != "ml-1m" or half]
     slow = {} if profile == "paper" else {"slow_folds": 2}   # SVD++ costs 10-40 s a fold
     runs += [Run("baselines", "05_baselines.ipynb", d, dict(datasets=[d], **slow), needs=(d,)) for d in ("ml-100k", "ml-latest-small")]
     control = CONTROL_NOTEBOOKS["ncf-control"]   # He et al.'s NCF on their own test files, beside their code (the longest run: it starts early)
