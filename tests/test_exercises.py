@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import spearmanr
+from pathlib import Path
 
 from movierec_nb.baselines import make_model
 from movierec_nb.data import load_movielens
@@ -264,3 +265,171 @@ def test_every_chapter_with_exercises_has_a_tested_solution_per_exercise():
         solved = sorted(set(int(k) for k in re.findall(rf"^def {prefix}_(\d+)_", here, flags=re.M)))
         assert solved == list(range(1, n + 1)), (nb.name, n, solved)
     assert chapters >= 7
+
+
+# ---- 15_ncf_control (from the committed report) -------------------------------------------------------------------------
+
+CONTROL = Path(__file__).parents[1] / "reports" / "ncf-control" / "ml-1m-partial-quick"
+
+
+@pytest.fixture(scope="module")
+def control():
+    "The committed control report on He et al.'s files and its per-user HR@10 values (one column per model)."
+    from movierec_nb.report import Report
+    pu = pd.read_parquet(CONTROL.with_suffix(".per-unit.parquet"))
+    hr = pu[pu.metric == "HR@10"]
+    return Report.load(CONTROL.with_suffix(".metrics.json")), {m: g.value.to_numpy() for m, g in hr.groupby("model")}
+
+
+def test_control_exercise_1_paired_user_by_user(control):
+    "Our NeuMF minus the authors' code, per user: the decision's difference, and a paired interval inside ±0.03."
+    from movierec_nb.stats import paired_comparison
+    report, hr = control
+    d = hr["NeuMF"] - hr["NeuMF · authors' code"]
+    assert d.mean() == pytest.approx(report.results["decision"]["NeuMF"]["difference"])
+    pc = paired_comparison(hr["NeuMF"], hr["NeuMF · authors' code"])
+    assert -0.03 < pc["low"] <= pc["diff"] <= pc["high"] < 0.03
+
+
+def test_control_exercise_2_pairing_narrows_the_interval(control):
+    "The same users under both models: their shared difficulty cancels in the difference, so the paired interval is narrower."
+    from movierec_nb.stats import bootstrap_ci, paired_comparison
+    _, hr = control
+    a, b = hr["NeuMF"], hr["NeuMF · authors' code"]
+    pc = paired_comparison(a, b)
+    wa, wb = ((c.high - c.low) for _, c in bootstrap_ci(np.vstack([a, b])).iterrows())
+    assert pc["high"] - pc["low"] < 0.75 * np.hypot(wa, wb)
+
+
+def test_control_exercise_3_the_steps_add_up(control):
+    "NeuMF's attribution steps sum to the last setting minus the first."
+    report, _ = control
+    t = report.table("attribution")
+    neumf = t[t.model == "NeuMF"].reset_index(drop=True)
+    assert neumf.step.iloc[1:].sum() == pytest.approx(neumf["HR@10"].iloc[-1] - neumf["HR@10"].iloc[0])
+    assert neumf.step.notna().sum() == len(neumf) - 1
+
+
+# ---- 12_kanyuch_deepcf (from the committed report) ----------------------------------------------------------------------
+
+KANYUCH = Path(__file__).parents[1] / "reports" / "kanyuch-deepcf" / "ml-latest-small-quick"
+
+
+@pytest.fixture(scope="module")
+def kanyuch():
+    "The committed kanyuch report and its per-unit values of the primary reading (variant '')."
+    from movierec_nb.report import Report
+    pu = pd.read_parquet(KANYUCH.with_suffix(".per-unit.parquet"))
+    return Report.load(KANYUCH.with_suffix(".metrics.json")), pu[pu.variant == ""]
+
+
+def _ours(report, metric: str) -> float:
+    return next(c.ours for c in report.claims if c.metric == metric and not c.variant)
+
+
+def test_kanyuch_exercise_1_rmse_from_squared_errors(kanyuch):
+    "√(mean squared error) over the test ratings is the report's RMSE."
+    report, pu = kanyuch
+    assert np.sqrt(pu[pu.metric == "RMSE"].value.mean()) == pytest.approx(_ours(report, "RMSE"))
+
+
+def test_kanyuch_exercise_2_f1_of_means_against_mean_of_f1(kanyuch):
+    "F1 of the mean P and R (reported) is above the mean per-user F1 here: users with P or R of 0 pull the latter down."
+    report, pu = kanyuch
+    p, r = (pu[pu.metric == m].value.to_numpy() for m in ("P@10", "R@10"))
+    f1_of_means = 2 * p.mean() * r.mean() / (p.mean() + r.mean())
+    per_user = np.divide(2 * p * r, p + r, out=np.zeros_like(p), where=p + r > 0)
+    assert f1_of_means == pytest.approx(_ours(report, "F1@10")) and f1_of_means > per_user.mean()
+
+
+def test_kanyuch_exercise_3_the_reading_the_claim_allows(kanyuch):
+    "The primary reading is the first whose perfect ranker reaches R@10 0.6362; the global cut tests mostly unseen users."
+    report, _ = kanyuch
+    t = report.table("split")
+    reach = t.index[t["perfect-ranker R@10"] >= 0.6362].tolist()
+    assert report.results["primary reading"] == reach[0] and "global" not in reach
+    assert t.loc["global", "test ratings by users without a training rating"] > 0.5
+
+
+# ---- 13_aam_hybrid (from the committed report) --------------------------------------------------------------------------
+
+AAM = Path(__file__).parents[1] / "reports" / "aam-hybrid" / "ml-100k-quick"
+
+
+@pytest.fixture(scope="module")
+def aam():
+    "The committed aam report and its per-user HR@10 values under every definition."
+    from movierec_nb.report import Report
+    return Report.load(AAM.with_suffix(".metrics.json")), pd.read_parquet(AAM.with_suffix(".per-unit.parquet"))
+
+
+def test_aam_exercise_1_the_definition_moves_hr_by_more_than_the_margin(aam):
+    "The residual hybrid's HR@10 under the four definitions spans far more than the ±0.03 margin."
+    _, pu = aam
+    by = pu[pu.model == "hybrid with residual"].groupby("variant").value.mean()
+    assert len(by) == 4 and by.max() - by.min() > 10 * 0.03
+
+
+def test_aam_exercise_2_the_residual_block_paired(aam):
+    "Residual minus plain, user by user: the report's step; an interval that holds 0 and stays below the paper's +0.03."
+    from movierec_nb.stats import paired_comparison
+    report, pu = aam
+    hr = {m: g.value.to_numpy() for m, g in pu[pu.variant == ""].groupby("model")}
+    pc = paired_comparison(hr["hybrid with residual"], hr["hybrid without residual"])
+    step = report.results["ordering"]["steps"]["hybrid with residual − hybrid without residual"]
+    assert pc["diff"] == pytest.approx(step["mean"]) and pc["low"] < 0 < pc["high"] < 0.03
+
+
+# ---- 07_claims ----------------------------------------------------------------------------------------------------------
+
+def test_claims_exercise_1_verdicts_by_hand():
+    "Claim 0.70, margin 0.03: [0.655, 0.690] − 0.70 = [−0.045, −0.010] crosses −0.03: inconclusive; wholly below: lower."
+    from movierec_nb.claims import tost_verdict
+    assert tost_verdict(0.70, 0.655, 0.690, 0.03) == "inconclusive"
+    assert tost_verdict(0.70, 0.640, 0.665, 0.03) == "lower than claimed"
+    assert tost_verdict(0.70, 0.672, 0.712, 0.03) == "reproduced"
+
+
+def test_claims_exercise_2_fewer_users_do_not_buy_a_reproduction():
+    "True 0.66 against a claim of 0.70: with 100 users the old rule says reproduced, the TOST inconclusive; with 10,000, both lower."
+    from movierec_nb.claims import tost_verdict
+    from movierec_nb.stats import bootstrap_ci
+    out = {}
+    for n in (100, 10_000):
+        x = (np.arange(n) < 0.66 * n).astype(float)                      # exactly 66% hits: no luck of the draw
+        ci = bootstrap_ci(x).iloc[0]
+        old = "reproduced" if ci["low"] <= 0.70 <= ci["high"] else ("lower than claimed" if ci["high"] < 0.70 else "higher than claimed")
+        out[n] = (old, tost_verdict(0.70, ci["tost_low"], ci["tost_high"], 0.03))
+    assert out[100] == ("reproduced", "inconclusive")
+    assert out[10_000] == ("lower than claimed", "lower than claimed")
+
+
+# ---- 06a_tuning ---------------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def ease_study(tmp_path_factory):
+    "EASE's λ on a synthetic leave-one-out split: a study run to 3 trials, then reopened by name and run to 6."
+    from movierec_nb.data import synthetic_frames
+    from movierec_nb.tuning import Param, baseline_objective, open_study, run_study, trials_table
+    s = split(binarize(synthetic_frames(200, 300, 6_000, fmt="ml-100k", seed=1, scale=(1, 5, 1))["ratings"]), LeaveOneOut())
+    space = {"lam": Param("float", 1.0, 1e4, log=True)}
+    url = f"sqlite:///{tmp_path_factory.mktemp('optuna') / 'studies.db'}"
+    objective = baseline_objective("ease", s, space, SampledCandidates(99, (10,), seed=0))
+    first = trials_table(run_study(open_study("ease-lam", space, url), objective, 3))
+    again = open_study("ease-lam", space, url)                       # as a new process would
+    return first, trials_table(run_study(again, objective, 6)), url
+
+
+def test_tuning_exercise_1_a_study_resumes(ease_study):
+    "Six trials in the end, the first three those of the first run."
+    first, final, _ = ease_study
+    assert len(first) == 3 and len(final) == 6 and (final.state == "COMPLETE").all()
+    pd.testing.assert_frame_equal(final.loc[first.index, ["value", "param lam"]], first[["value", "param lam"]])
+
+
+def test_tuning_exercise_2_another_space_is_refused(ease_study):
+    "Reopening a stored study with another space is an error that names both."
+    from movierec_nb.tuning import Param, open_study
+    _, _, url = ease_study
+    with pytest.raises(ValueError, match="was made with another search space"):
+        open_study("ease-lam", {"lam": Param("float", 1.0, 100.0, log=True)}, url)
