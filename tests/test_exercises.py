@@ -433,3 +433,52 @@ def test_tuning_exercise_2_another_space_is_refused(ease_study):
     _, _, url = ease_study
     with pytest.raises(ValueError, match="was made with another search space"):
         open_study("ease-lam", {"lam": Param("float", 1.0, 100.0, log=True)}, url)
+
+
+# ---- 09_tasks -----------------------------------------------------------------------------------------------------------
+
+BOOT_TASKS = {f"seed {k}": {"seed": k} for k in range(3)}
+
+
+def test_tasks_exercise_1_read_back_or_recomputed(tmp_path):
+    "The second run reads every task back; another fingerprint is another key, so nothing is read back."
+    from movierec_nb.stats import bootstrap_ci
+    from movierec_nb.tasks import run_tasks
+    shared = {"values": np.arange(50) % 3 == 0}
+    first = run_tasks(bootstrap_ci, BOOT_TASKS, shared, cache=tmp_path, fingerprint="every third user", progress=False)
+    again = run_tasks(bootstrap_ci, BOOT_TASKS, shared, cache=tmp_path, fingerprint="every third user", progress=False)
+    other = run_tasks(bootstrap_ci, BOOT_TASKS, shared, cache=tmp_path, fingerprint="another input", progress=False)
+    assert first.cached == [] and again.cached == list(BOOT_TASKS) and other.cached == []
+    assert all(first[k].equals(again[k]) for k in BOOT_TASKS)
+
+
+def test_tasks_exercise_2_one_process_or_two(tmp_path):
+    "Each task seeds itself: one process and two give the same frames to the last digit."
+    from movierec_nb.stats import bootstrap_ci
+    from movierec_nb.tasks import run_tasks
+    shared = {"values": np.arange(50) % 3 == 0}
+    one, two = (run_tasks(bootstrap_ci, BOOT_TASKS, shared, processes=p, progress=False) for p in (1, 2))
+    assert all(one[k].equals(two[k]) for k in BOOT_TASKS) and not one["seed 0"].equals(one["seed 1"])
+
+
+# ---- 00_core ------------------------------------------------------------------------------------------------------------
+
+def test_core_exercise_1_seeds():
+    "The same seed repeats NumPy's and torch's global draws; another seed does not; the Generator is seeded alike."
+    import torch
+    from movierec_nb.core import seed_everything
+    def draws(seed):
+        g = seed_everything(seed)
+        return np.random.rand(3).tolist(), torch.rand(3).tolist(), g.random(3).tolist()
+    assert draws(0) == draws(0) and draws(0) != draws(1)
+
+
+def test_core_exercise_2_checksums(real_root):
+    "hashlib, file_digest and the registry agree on ml-100k's u.data."
+    import hashlib
+    from movierec_nb.core import file_digest
+    from movierec_nb.data import dataset_info
+    path = real_root / "ml-100k" / "u.data"
+    ours = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert file_digest(path, memo=False) == ours
+    assert dataset_info("ml-100k").known_files["u.data"] == f"sha256:{ours}"
