@@ -482,3 +482,32 @@ def test_core_exercise_2_checksums(real_root):
     ours = hashlib.sha256(path.read_bytes()).hexdigest()
     assert file_digest(path, memo=False) == ours
     assert dataset_info("ml-100k").known_files["u.data"] == f"sha256:{ours}"
+
+
+# ---- 08_summary (from the committed control report) ---------------------------------------------------------------------
+
+def _row_and_values(control, model: str):
+    "A claim row of the control report and its per-unit HR@10 values, by data seed (one group here)."
+    report, _ = control
+    c = next(c for c in report.claims if c.model == model and c.metric == "HR@10")
+    pu = pd.read_parquet(CONTROL.with_suffix(".per-unit.parquet"))
+    g = pu[(pu.model == model) & (pu.metric == "HR@10")]
+    return c, [v.value.to_numpy() for _, v in g.groupby("group")]
+
+
+def test_summary_exercise_1_an_interval_recomputed(control):
+    "The stored interval comes back to the last digit; another bootstrap seed moves its ends by well under 0.005."
+    from movierec_nb.stats import estimate
+    c, values = _row_and_values(control, "ease")
+    e = estimate(values, c.extra_sd, c.transform or None, seed=c.boot_seed)
+    assert (e["low"], e["high"]) == pytest.approx((c.low, c.high), abs=1e-12)
+    e1 = estimate(values, c.extra_sd, c.transform or None, seed=c.boot_seed + 1)
+    assert 0 < max(abs(e1["low"] - c.low), abs(e1["high"] - c.high)) < 0.005
+
+
+def test_summary_exercise_2_training_seeds_widen_the_interval(control):
+    "Without the spread between training seeds the MLP's interval is narrower: it would hide how much a retrain moves."
+    from movierec_nb.stats import estimate
+    c, values = _row_and_values(control, "MLP")
+    narrow = estimate(values, 0.0, c.transform or None, seed=c.boot_seed)
+    assert c.extra_sd > 0 and narrow["high"] - narrow["low"] < c.high - c.low
