@@ -511,3 +511,40 @@ def test_summary_exercise_2_training_seeds_widen_the_interval(control):
     c, values = _row_and_values(control, "MLP")
     narrow = estimate(values, 0.0, c.transform or None, seed=c.boot_seed)
     assert c.extra_sd > 0 and narrow["high"] - narrow["low"] < c.high - c.low
+
+
+# ---- 20_reproduce -------------------------------------------------------------------------------------------------------
+
+def test_reproduce_exercise_1_which_edits_make_a_report_stale():
+    "Markdown moves the prose fingerprint only; a comment or a docstring moves neither; a line of code moves the code's."
+    import json
+    from movierec_nb import reproduce as R
+    def edited(path_to_edit: str, change):
+        return lambda path: change(R._working_tree(path)) if path == path_to_edit else R._working_tree(path)
+    def with_cell(kind: str, change):
+        def edit(text):
+            nb = json.loads(text)
+            cell = next(c for c in nb["cells"] if c["cell_type"] == kind and "#| export" not in "".join(c["source"]))
+            cell["source"] = change("".join(cell["source"]))
+            return json.dumps(nb)
+        return edited("nbs/01_data.ipynb", edit)
+    base = R.code_fingerprint("01_data.ipynb"), R.prose_fingerprint("01_data.ipynb")
+    fp = lambda read: (R.code_fingerprint("01_data.ipynb", read), R.prose_fingerprint("01_data.ipynb", read))
+    markdown = fp(with_cell("markdown", lambda s: s + " (reworded)"))
+    comment = fp(with_cell("code", lambda s: s + "  # a comment"))
+    assert '"""Load MovieLens release' in R._working_tree("movierec_nb/data.py")        # the docstring edited below
+    docstring = fp(edited("movierec_nb/data.py", lambda s: s.replace('"""Load MovieLens release', '"""Load the MovieLens release', 1)))
+    code = fp(with_cell("code", lambda s: s + "\nextra = 1"))
+    assert markdown[0] == base[0] and markdown[1] != base[1]
+    assert comment == base and docstring == base
+    assert code[0] != base[0] and code[1] == base[1]
+
+
+def test_reproduce_exercise_2_the_quick_profile_listed():
+    "Runs per chapter; the NCF chapters on the three local datasets; the summary, which reads the others, last."
+    from collections import Counter
+    from movierec_nb.reproduce import plan
+    runs = plan("quick")
+    assert Counter(r.chapter for r in runs)["zeng-embedding"] == Counter(r.chapter for r in runs)["wang-ncf"] == 3
+    assert {r.label for r in runs if r.chapter == "wang-ncf"} == {"ml-100k", "ml-latest-small", "ml-1m-partial"}
+    assert [r.reads_reports for r in runs].index(True) == len(runs) - 1 and runs[-1].chapter == "summary"
