@@ -548,3 +548,23 @@ def test_reproduce_exercise_2_the_quick_profile_listed():
     assert Counter(r.chapter for r in runs)["zeng-embedding"] == Counter(r.chapter for r in runs)["wang-ncf"] == 3
     assert {r.label for r in runs if r.chapter == "wang-ncf"} == {"ml-100k", "ml-latest-small", "ml-1m-partial"}
     assert [r.reads_reports for r in runs].index(True) == len(runs) - 1 and runs[-1].chapter == "summary"
+
+
+# ---- 00a_report ---------------------------------------------------------------------------------------------------------
+
+def test_report_exercise_1_labels():
+    "The release's name, the folder's name for a subset, a suffix for a second reading."
+    from movierec_nb.report import report_label
+    assert report_label("ml-100k") == "ml-100k"
+    assert report_label("ml-1m", "ml-1m-partial") == "ml-1m-partial"
+    assert report_label("ml-latest-small", None, "per-user") == "ml-latest-small-per-user"
+
+
+def test_report_exercise_2_how_a_report_was_made(real_root):
+    "A committed report names a clean commit, and the checksum it recorded for u.data is the file's."
+    import hashlib
+    from movierec_nb.report import Report
+    m = Report.load(AAM.with_suffix(".metrics.json")).manifest
+    assert len(m["git"]["commit"]) == 40 and m["git"]["dirty"] is False
+    recorded = next(f["sha256"] for d in m["data"] for f in d["files"] if f["file"] == "u.data")
+    assert recorded == hashlib.sha256((real_root / "ml-100k" / "u.data").read_bytes()).hexdigest()
