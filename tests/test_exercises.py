@@ -568,3 +568,33 @@ def test_report_exercise_2_how_a_report_was_made(real_root):
     assert len(m["git"]["commit"]) == 40 and m["git"]["dirty"] is False
     recorded = next(f["sha256"] for d in m["data"] for f in d["files"] if f["file"] == "u.data")
     assert recorded == hashlib.sha256((real_root / "ml-100k" / "u.data").read_bytes()).hexdigest()
+
+
+# ---- 15a_ncf_reference --------------------------------------------------------------------------------------------------
+
+class _ByScore:
+    "A stand-in for a Keras model: `predict([users, items])` returns `f(items)`."
+    def __init__(self, f): self.f = f
+    def predict(self, x, batch_size=None, verbose=0): return self.f(x[1].ravel().astype(float))
+
+
+def test_reference_exercise_1_ties_count_against_the_test_item():
+    "Every score equal: the held-out movie comes after its 99 negatives in the dict, rank 99, no hit."
+    from movierec_nb.models.he_keras import evaluate_model
+    users, gt = np.arange(3), np.array([500, 501, 502])
+    negatives = np.arange(3)[:, None] * 1000 + np.arange(1, 100)[None, :]     # row r: movies 1000r + 1 ... 1000r + 99
+    flat = evaluate_model(_ByScore(np.zeros_like), users, gt, negatives)
+    assert (flat["HR@10"] == 0).all()
+    best = evaluate_model(_ByScore(lambda i: (i >= 500) & (i < 600)), users, gt, negatives)   # the held-out movies score highest
+    assert (best["HR@10"] == 1).all() and (best["NDCG@10"] == 1).all()
+
+
+def test_reference_exercise_2_a_repeated_candidate_is_scored_once():
+    "The held-out movie among its own negatives: scored once, at its first place; the rank is that of the row without it."
+    from movierec_nb.models.he_keras import evaluate_model
+    without = np.setdiff1d(np.arange(1, 101), [95])[None, :]           # 99 negatives, movies 1..100 but the held-out 95
+    with_repeat = without.copy(); with_repeat[0, 0] = 95             # movie 1 replaced by the held-out movie itself
+    model = _ByScore(lambda i: i)                                    # scores by id: 96..100 beat 95 either way
+    plain = evaluate_model(model, np.array([0]), np.array([95]), without)
+    rep = evaluate_model(model, np.array([0]), np.array([95]), with_repeat)
+    assert rep["NDCG@10"].iloc[0] == plain["NDCG@10"].iloc[0] == pytest.approx(np.log(2) / np.log(5 + 2))   # rank 5 (0-based)
