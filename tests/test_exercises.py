@@ -598,3 +598,28 @@ def test_reference_exercise_2_a_repeated_candidate_is_scored_once():
     plain = evaluate_model(model, np.array([0]), np.array([95]), without)
     rep = evaluate_model(model, np.array([0]), np.array([95]), with_repeat)
     assert rep["NDCG@10"].iloc[0] == plain["NDCG@10"].iloc[0] == pytest.approx(np.log(2) / np.log(5 + 2))   # rank 5 (0-based)
+
+
+# ---- 21_bench (from the committed reports) ------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def profile():
+    from movierec_nb.bench import profile_table
+    return profile_table("quick", Path(__file__).parents[1] / "reports")
+
+
+def test_bench_exercise_1_shares_of_the_profile(profile):
+    "Each report counted once; a chapter's share is its phases' seconds over that total; a report's phases cover its wall time."
+    t = profile
+    whole = t.drop_duplicates("report")["report seconds"].sum()
+    by_chapter = t.groupby("chapter").seconds.sum() / whole
+    assert np.allclose(t.groupby("chapter")["chapter share"].first().reindex(by_chapter.index), by_chapter)
+    assert (t.groupby("report").seconds.sum() >= t.groupby("report")["report seconds"].first() - 1e-6).all()
+
+
+def test_bench_exercise_2_the_costliest_phase(profile):
+    "The first row is the costliest phase of the profile; its share is its seconds over every report's wall time added up."
+    t = profile
+    top = t.iloc[0]
+    assert top.seconds == t.seconds.max()
+    assert top["share of profile"] == pytest.approx(top.seconds / t.drop_duplicates("report")["report seconds"].sum())
