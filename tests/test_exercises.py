@@ -623,3 +623,45 @@ def test_bench_exercise_2_the_costliest_phase(profile):
     top = t.iloc[0]
     assert top.seconds == t.seconds.max()
     assert top["share of profile"] == pytest.approx(top.seconds / t.drop_duplicates("report")["report seconds"].sum())
+
+
+# ---- 22_readme and 23_docs ----------------------------------------------------------------------------------------------
+
+REPORTS = Path(__file__).parents[1] / "reports"
+
+
+def test_readme_exercise_1_a_readme_of_your_own(tmp_path):
+    "The marker becomes the list of committed reports, with each report's commit and wall time."
+    import nbformat
+    from movierec_nb.readme import REPORTS_MARKER, render_readme
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Mine"), nbformat.v4.new_markdown_cell(REPORTS_MARKER)])
+    nbformat.write(nb, tmp_path / "index.ipynb")
+    text = render_readme(index=tmp_path / "index.ipynb", reports=REPORTS)
+    assert REPORTS_MARKER not in text and "`quick` report(s)" in text and "[aam-hybrid/ml-100k-quick](reports/aam-hybrid/ml-100k-quick.ipynb)" in text
+
+
+def test_readme_exercise_2_counted_not_typed():
+    "The number of paper-profile reports the README states is the number of their metrics files."
+    from movierec_nb.readme import reports_markdown
+    n = len([p for p in REPORTS.glob("*/*-paper.metrics.json") if p.parent.name != "summary"])
+    assert f"{n} `paper` report(s)" in reports_markdown(REPORTS)
+
+
+def test_docs_exercise_1_a_broken_link_caught(tmp_path):
+    "A missing page and a missing image are reported; an existing page, an anchor and an external link are not."
+    from movierec_nb.docs import site_problems
+    (tmp_path / "there.html").write_text("<p>here</p>")
+    (tmp_path / "index.html").write_text('<a href="there.html#top">ok</a> <a href="gone.html">gone</a> <img src="img/lost.png"> '
+                                         '<a href="https://grouplens.org">out</a> <a href="#local">anchor</a>')
+    assert site_problems(tmp_path) == ["index.html: gone.html", "index.html: img/lost.png"]
+
+
+def test_docs_exercise_2_where_each_report_lands(tmp_path):
+    "report_pages keeps every committed report of a folder and leaves test-profile, partial and failed runs out."
+    from movierec_nb.docs import report_pages
+    for name in ("ml-100k-quick.ipynb", "ml-1m-partial-paper.ipynb", "synthetic-test.ipynb", "ml-100k-quick.partial-12.ipynb",
+                 "ml-100k-quick.failed.ipynb"):
+        (tmp_path / "aam-hybrid").mkdir(exist_ok=True); (tmp_path / "aam-hybrid" / name).write_text("{}")
+    assert [p.name for p in report_pages(tmp_path, "aam-hybrid")] == ["ml-100k-quick.ipynb", "ml-1m-partial-paper.ipynb"]
+    committed = {p.name for p in (REPORTS / "aam-hybrid").glob("*.ipynb") if p.name.endswith(("-quick.ipynb", "-paper.ipynb"))}
+    assert {p.name for p in report_pages(REPORTS, "aam-hybrid")} == committed and committed
