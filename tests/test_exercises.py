@@ -665,3 +665,77 @@ def test_docs_exercise_2_where_each_report_lands(tmp_path):
     assert [p.name for p in report_pages(tmp_path, "aam-hybrid")] == ["ml-100k-quick.ipynb", "ml-1m-partial-paper.ipynb"]
     committed = {p.name for p in (REPORTS / "aam-hybrid").glob("*.ipynb") if p.name.endswith(("-quick.ipynb", "-paper.ipynb"))}
     assert {p.name for p in report_pages(REPORTS, "aam-hybrid")} == committed and committed
+
+
+# ---- 06_experiments, 10_zeng_embedding, 11_wang_ncf (from the committed reports) ----------------------------------------
+
+@pytest.fixture(scope="module")
+def zeng():
+    from movierec_nb.report import Report
+    return Report.load(REPORTS / "zeng-embedding" / "ml-100k-quick.metrics.json")
+
+
+@pytest.fixture(scope="module")
+def wang():
+    from movierec_nb.report import Report
+    return Report.load(REPORTS / "wang-ncf" / "ml-100k-quick.metrics.json")
+
+
+def test_experiments_exercise_1_same_users_same_candidates(zeng):
+    "Every paired difference the report lists has its interval around its mean; those clear of 0 have a small Holm p."
+    for c in zeng.results["comparisons"]:
+        assert c["low"] <= c["diff"] <= c["high"]
+        if c["high"] < 0 or c["low"] > 0: assert c["p_holm"] < 0.05
+    assert any(c["versus"] == "ease" and c["high"] < 0 for c in zeng.results["comparisons"])   # EASE beats the network here
+
+
+def test_experiments_exercise_2_data_seeds_or_training_seeds(zeng):
+    "The spread over data seeds is above the spread over training seeds for HR@10 on ml-100k: more data seeds pay more."
+    v = zeng.results["variance"]["HR@10"]
+    assert v["sd over data seeds"] > v["sd over training seeds"] > 0
+
+
+def test_zeng_exercise_1_the_catalogue_effect(zeng):
+    "Negatives among rarely rated movies raise the network's HR@10 by more than 0.3; popularity leads under every catalogue."
+    cat = zeng.table("catalogue")
+    net = cat.loc["zeng-embedding"]
+    assert net["<= 5"] - net["any"] > 0.3
+    assert (cat.loc["popularity"] >= net).all()
+
+
+def test_zeng_exercise_2_a_network_that_is_popularity(zeng):
+    "At the paper's settings the network ranks as popularity does (ρ near 1) and gets popularity's sampled HR@10."
+    t = zeng.table("ceiling")
+    net, pop = t.loc["zeng-embedding (paper settings)"], t.loc["popularity"]
+    assert net["popularity rho"] > 0.95 and abs(net["HR@10"] - pop["HR@10"]) < 0.01
+
+
+def test_zeng_exercise_3_more_candidates_closer_to_the_full_order(zeng):
+    "The models' order under 804 sampled candidates agrees better with the full catalogue's than under 99."
+    tau = zeng.table("orders_tau")
+    assert tau.loc["sampled 99", "full"] < tau.loc["sampled 804", "full"] <= 1
+
+
+def test_wang_exercise_1_one_seed_or_three(wang):
+    "The per-seed differences disagree in sign; the finding's interval over the seeds holds 0, so it is inconclusive."
+    per_seed = wang.results["active_minus_inactive_hr10"]["per_seed"].values()
+    f = next(f for f in wang.findings if f.claim.startswith("active users"))
+    assert min(per_seed) < 0 < max(per_seed)
+    assert f.low < 0 < f.high and f.verdict == "inconclusive"
+
+
+def test_wang_exercise_2_fewer_users_wider_intervals(wang):
+    "Each model's HR@10 interval narrows as the share of users grows, roughly as 1/√users (about √10 ≈ 3 from 10% to 100%)."
+    t = wang.table("shares").assign(width=lambda d: d["HR@10 high"] - d["HR@10 low"])
+    for _, g in t.groupby("model"):
+        w = g.set_index("share").width.sort_index()
+        assert w.is_monotonic_decreasing and 2 < w.iloc[0] / w.iloc[-1] < 4.5
+
+
+def test_wang_exercise_3_a_waterfall_read_critically(wang):
+    "The chain's changes lead from its first row to the claim; a row built by adding another network's step can pass 1."
+    gap = wang.table("gap")
+    chain = gap[gap["in chain"].astype(bool)]
+    assert chain.change.iloc[1:].sum() == pytest.approx(chain["HR@10"].iloc[-1] - chain["HR@10"].iloc[0])
+    impossible = set(chain.index[chain["HR@10"] > 1])                   # here: the catalogue row (its step is another network's)
+    assert impossible <= {i for i in chain.index if "negatives among" in i}
