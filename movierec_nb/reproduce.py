@@ -855,8 +855,8 @@ def _main(a: Any, threads: int, root: Path, reports: Path) -> int:
     lines = plan_lines(runs, missing, a.profile, reports, root, threads, a.jobs, a.force)
     print("\n".join(lines), flush=True)
     if a.check:
-        stale = [ln.split()[2] for ln in lines[1:] if ln.startswith("  to run") or ln.startswith("  skipped")]
-        if stale: print(f"not up to date: {', '.join(stale)}", file=sys.stderr)
+        stale = [ln[14:].split()[0] for ln in lines[1:] if ln.startswith(("  to run", "  skipped")) or "prose only" in ln]   # a committed report with old prose is stale too
+        if stale: print(f"not up to date: {', '.join(stale)} (run `make reproduce`: prose-only changes re-render in seconds)", file=sys.stderr)
         return 1 if stale else 0
     if a.plan: return 0
     if missing and not a.keep_going:

@@ -415,6 +415,7 @@ def test_freshness_follows_the_code_not_the_prose(tmp_path, tiny_chapter, monkey
     monkeypatch.setattr(R, "_papermill", lambda *a, **k: ran.append(a))
     capsys.readouterr()
     assert R.main([*args, "--plan"]) == 0 and "prose only (re-rendered, not run)" in capsys.readouterr().out
+    assert R.main([*args, "--check"]) == 1 and "not up to date: data/synthetic" in capsys.readouterr().err   # old prose fails CI's check
     assert R.main(args) == 0
     assert ran == [] and "only its prose changed: re-rendered from the chapter, numbers kept (not run)" in capsys.readouterr().out
     assert nbformat.read(report, as_version=4).cells[0].source.endswith("(reworded)") and "(reworded)" in report.with_suffix(".html").read_text()
