@@ -33,7 +33,7 @@ __all__ = ['PROFILES', 'PAPER_NOTEBOOKS', 'CONTROL_NOTEBOOKS', 'REPO', 'SUMMARY_
            'SETTINGS', 'SHARED_PARAMS', 'ORCHESTRATION', 'BLAS_KERNELS', 'KERNEL_TOLERANCE', 'VOLATILE', 'Run',
            'ml1m_source', 'plan', 'select', 'parse_overrides', 'declared', 'with_params', 'check_params',
            'code_fingerprint', 'prose_fingerprint', 'data_fingerprint', 'run_stamp', 'stamp_path', 'is_up_to_date',
-           'why_stale', 'last_duration', 'plan_lines', 'only_prose_changed', 'rerender_prose', 'restamp',
+           'why_stale', 'last_duration', 'plan_lines', 'only_prose_changed', 'merge_prose', 'rerender_prose', 'restamp',
            'ReportLocked', 'check_unlocked', 'report_lock', 'ChapterFailed', 'export_html', 'signals_deferred',
            'finish_notebook', 'execute', 'ProgressBoard', 'ProgressPrinter', 'Interrupted', 'run_all', 'blas_pin',
            'compare_results', 'compare_files', 'mark_summary_stale', 'parser', 'main', 'cli']
@@ -331,19 +331,39 @@ def only_prose_changed(run: Run, reports: Path, profile: str, stamp: dict[str, A
     return "prose" in old and old["prose"] != stamp["prose"] and {k: v for k, v in old.items() if k != "prose"} == \
         {k: v for k, v in stamp.items() if k != "prose"}
 
+def _own(c: Any, k: int) -> bool:
+    "A cell the report added to its chapter: papermill's injected parameters, or the header (tagged; before the tag, the second cell)."
+    tags = c.get("metadata", {}).get("tags", [])
+    return "injected-parameters" in tags or "report-header" in tags or (k == 1 and c.cell_type == "markdown" and "| wall time |" in c.source)
+
+def merge_prose(src: list[Any], # the chapter's cells
+                rep: list[Any], # the report's cells: the chapter's, executed, plus its own (header, injected parameters)
+               ) -> list[Any] | None:
+    "The report's cells with the chapter's markdown (cells added, removed, moved or reworded); None if the code cells differ."
+    own = [_own(c, k) for k, c in enumerate(rep)]
+    code = [c.get("id") for c in src if c.cell_type == "code"]
+    if code != [c.get("id") for c, o in zip(rep, own) if c.cell_type == "code" and not o]: return None
+    executed = {c.get("id"): c for c, o in zip(rep, own) if c.cell_type == "code" and not o}
+    src_ids, after, anchor = {c.get("id") for c in src}, {}, None
+    for c, o in zip(rep, own):                                       # the report's own cells follow the chapter cell before them
+        if o: after.setdefault(anchor, []).append(c)
+        elif c.get("id") in src_ids: anchor = c.get("id")
+    out = list(after.get(None, []))
+    for c in src:
+        out.append(executed[c.get("id")] if c.cell_type == "code" else c)
+        out += after.get(c.get("id"), [])
+    return out
+
 def rerender_prose(run: Run, reports: Path, profile: str, stamp: dict[str, Any]) -> bool:
-    "Put the chapter's markdown into the report (cells matched by id), export its HTML, save `stamp`; False if the cells moved."
+    "Put the chapter's markdown into the report (`merge_prose`), export its HTML, save `stamp`; False if the code cells differ."
     import nbformat
     from movierec_nb.core import atomic_write
     out = run.report(reports, profile)
     src = nbformat.read(REPO / "nbs" / run.notebook, as_version=4)
     rep = nbformat.read(out, as_version=4)
-    ids = [c.get("id") for c in src.cells]
-    kept = [c.get("id") for c in rep.cells if c.get("id") in set(ids)]
-    if kept != ids: return False                                     # cells added, removed or moved: run it again
-    text = {c.get("id"): c.source for c in src.cells if c.cell_type == "markdown"}
-    for c in rep.cells:
-        if c.cell_type == "markdown" and c.get("id") in text: c.source = text[c.get("id")]
+    cells = merge_prose(src.cells, rep.cells)
+    if cells is None: return False                                   # the computation changed: run it again
+    rep.cells = cells
     with atomic_write(out, encoding="utf-8") as f: nbformat.write(rep, f)
     export_html(out)
     write_json(stamp_path(run, reports, profile), stamp)
@@ -462,7 +482,7 @@ def finish_notebook(notebook: Path, metrics: Path, run: Run, final: Path) -> Non
     from movierec_nb.report import Report, report_header
     nb, report = nbformat.read(notebook, as_version=4), Report.load(metrics)
     header = report_header(report, nb.metadata.get("papermill", {}).get("duration"))
-    nb.cells.insert(1 if nb.cells and nb.cells[0].cell_type == "markdown" else 0, nbformat.v4.new_markdown_cell(header))
+    nb.cells.insert(1 if nb.cells and nb.cells[0].cell_type == "markdown" else 0, nbformat.v4.new_markdown_cell(header, metadata={"tags": ["report-header"]}))
     nb.metadata["title"] = f"{report.paper} · {report.label} · {report.profile}"
     pm = nb.metadata.setdefault("papermill", {})
     pm.update(input_path=f"nbs/{Path(run.notebook).name}", output_path=portable_path(final))

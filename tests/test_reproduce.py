@@ -458,3 +458,30 @@ def test_check_fails_while_a_report_is_stale(tmp_path, tiny_chapter, monkeypatch
     assert R.main([*args, "--check"]) == 0
     _edit(chapter, 2, lambda s: s + "\nextra = 1")
     assert R.main([*args, "--check"]) == 1 and "not up to date: data/synthetic" in capsys.readouterr().err
+
+
+def test_added_and_removed_markdown_cells_rerender_without_a_run(tmp_path, tiny_chapter, monkeypatch, capsys):
+    "A markdown cell added (and later removed) is prose: the report takes it in place, keeps its header, parameters and outputs."
+    import nbformat
+    chapter = _own_chapter(tmp_path, tiny_chapter)
+    monkeypatch.setattr(R, "plan", lambda profile: [R.Run("data", str(chapter), "synthetic", {"dataset": "synthetic"})])
+    reports, args = tmp_path / "reports", ["--profile", "test", "--reports", str(tmp_path / "reports")]
+    assert R.main(args) == 0
+    report = reports / "data" / "synthetic-test.ipynb"
+    before = nbformat.read(report, as_version=4)
+    nb = nbformat.read(chapter, as_version=4)
+    nb.cells.insert(1, nbformat.v4.new_markdown_cell("**Learning goals.** new prose"))
+    nb.cells.append(nbformat.v4.new_markdown_cell("## Exercises"))
+    nbformat.write(nb, chapter)
+    ran = []
+    monkeypatch.setattr(R, "_papermill", lambda *a, **k: ran.append(a))
+    assert R.main(args) == 0 and ran == []
+    after = nbformat.read(report, as_version=4)
+    kinds = lambda cells: [(c.cell_type, c.source[:20]) for c in cells]
+    assert after.cells[0].source == before.cells[0].source and "| wall time |" in after.cells[1].source       # title, then the header
+    assert after.cells[2].source == "**Learning goals.** new prose" and after.cells[-1].source == "## Exercises"
+    assert kinds(after.cells[3:-1]) == kinds(before.cells[2:]) and [c.get("outputs") for c in after.cells if c.cell_type == "code"] == \
+        [c.get("outputs") for c in before.cells if c.cell_type == "code"]
+    nb.cells.pop(1); nbformat.write(nb, chapter)                                   # and removed again
+    assert R.main(args) == 0 and ran == [] and all("new prose" not in c.source for c in nbformat.read(report, as_version=4).cells)
+    assert "only its prose changed: re-rendered from the chapter, numbers kept (not run)" in capsys.readouterr().out
