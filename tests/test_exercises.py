@@ -739,3 +739,48 @@ def test_wang_exercise_3_a_waterfall_read_critically(wang):
     assert chain.change.iloc[1:].sum() == pytest.approx(chain["HR@10"].iloc[-1] - chain["HR@10"].iloc[0])
     impossible = set(chain.index[chain["HR@10"] > 1])                   # here: the catalogue row (its step is another network's)
     assert impossible <= {i for i in chain.index if "negatives among" in i}
+
+
+# ---- 14_liu_survey and 14a_liu_verdicts (from the committed report) -----------------------------------------------------
+
+@pytest.fixture(scope="module")
+def liu():
+    from movierec_nb.report import Report
+    return Report.load(REPORTS / "liu-survey" / "ml-100k-quick.metrics.json")
+
+
+def test_liu_exercise_1_a_trend_refitted(liu):
+    "OLS of the deep-minus-traditional difference on log10 of the training interactions gives the report's slope."
+    from scipy.stats import linregress
+    pts = pd.DataFrame(liu.results["trend"]["points"])
+    fit = linregress(np.log10(pts["train interactions"]), pts["difference"])
+    assert fit.slope == pytest.approx(liu.results["trend"]["slope"]) and liu.results["trend"]["n"] == len(pts)
+
+
+def test_liu_exercise_2_what_early_stopping_leaves_behind(liu):
+    "Epochs run minus the best epoch is the patience for every model stopped early in every seed."
+    c = liu.table("convergence")
+    seeds = int(liu.table("full_bench")["seeds"].max())
+    gaps = (c["epochs (mean)"] - c["best epoch (mean)"])[c["stopped early"] == seeds].round(9)
+    assert len(gaps) >= 2 and gaps.nunique() == 1 and gaps.iloc[0] >= 1
+
+
+def test_liu_verdicts_exercise_1_a_rule_applied_by_hand(liu):
+    "Every finding decided by 'above 0 / below 0 / otherwise' has the verdict its interval gives."
+    rule = "supported if its 95% interval is above 0, contradicted if below 0, inconclusive otherwise"
+    checked = 0
+    for f in liu.findings:
+        if rule not in f.rule: continue
+        mine = "supported" if f.low > 0 else "contradicted" if f.high < 0 else "inconclusive"
+        assert mine == f.verdict, f.claim
+        checked += 1
+    assert checked >= 3
+
+
+def test_liu_verdicts_exercise_2_gru_against_lstm():
+    "Faster in every seed (by 5%), fewer parameters, and not worse beyond 0.05: each condition can break the verdict."
+    from movierec_nb.models.liu_verdicts import gru_verdict
+    assert gru_verdict(np.array([0.90, 0.92, 0.88]), (100e3, 120e3), -0.02) == "supported"
+    assert gru_verdict(np.array([0.90, 0.97, 0.88]), (100e3, 120e3), -0.02) == "not supported"     # one seed not 5% faster
+    assert gru_verdict(np.array([0.90, 0.92, 0.88]), (100e3, 120e3), -0.06) == "not supported"     # may be worse beyond the margin
+    assert gru_verdict(np.array([0.90, 0.92, 0.88]), (130e3, 120e3), -0.02) == "not supported"     # more parameters
