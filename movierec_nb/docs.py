@@ -86,6 +86,14 @@ def _localise_links(md: str, src: Path) -> str:
         return text if text.startswith("`") else f"`{text}`"
     return re.sub(r"(?<!!)\[([^\]]+)\]\(([^)\s]+)\)", keep, md)
 
+def _localise_notebook(nb_path: Path) -> None:
+    "`_localise_links` on every markdown cell of a staged notebook, relative to its own folder."
+    nb = json.loads(nb_path.read_text(encoding="utf-8"))
+    for c in nb["cells"]:
+        if c["cell_type"] == "markdown":
+            c["source"] = _localise_links("".join(c["source"]) if isinstance(c["source"], list) else c["source"], nb_path.parent)
+    nb_path.write_text(json.dumps(nb, ensure_ascii=False), encoding="utf-8")
+
 # %% ../nbs/23_docs.ipynb #59ad10ba
 def _toctree(caption: str, entries: list[str], hidden: bool = True) -> str:
     "A MyST toctree block."
@@ -122,6 +130,7 @@ def stage(src: Path, # the site's source folder (made anew)
     shutil.copy2(REPO / "nbs" / "glossary.ipynb", src / "nbs" / "glossary.ipynb")     # where the README's links find it
     shutil.copytree(reports, src / "reports", ignore=shutil.ignore_patterns("*-test.*", "*.partial*", "*.failed*", "*.lock", "*.html",
                                                                              "*.parquet", "*.stamp.json"))
+    for nb in sorted(src.rglob("*.ipynb")): _localise_notebook(nb)      # links to chapters the site does not show become code
     (src / "papers").mkdir()
     for folder in [f for s in REPORTED.values() for f in s]:
         if report_pages(reports, folder): (src / "papers" / f"{folder}.md").write_text(_paper_page(src, reports, folder), encoding="utf-8")

@@ -9,6 +9,7 @@ import argparse
 import importlib
 import json
 import os
+import posixpath
 import re
 import shutil
 import signal
@@ -33,10 +34,10 @@ __all__ = ['PROFILES', 'PAPER_NOTEBOOKS', 'CONTROL_NOTEBOOKS', 'REPO', 'SUMMARY_
            'SETTINGS', 'SHARED_PARAMS', 'ORCHESTRATION', 'BLAS_KERNELS', 'KERNEL_TOLERANCE', 'VOLATILE', 'Run',
            'ml1m_source', 'plan', 'select', 'parse_overrides', 'declared', 'with_params', 'check_params',
            'code_fingerprint', 'prose_fingerprint', 'data_fingerprint', 'run_stamp', 'stamp_path', 'is_up_to_date',
-           'why_stale', 'last_duration', 'plan_lines', 'only_prose_changed', 'merge_prose', 'rerender_prose', 'restamp',
-           'ReportLocked', 'check_unlocked', 'report_lock', 'ChapterFailed', 'export_html', 'signals_deferred',
-           'finish_notebook', 'execute', 'ProgressBoard', 'ProgressPrinter', 'Interrupted', 'run_all', 'blas_pin',
-           'compare_results', 'compare_files', 'mark_summary_stale', 'parser', 'main', 'cli']
+           'why_stale', 'last_duration', 'plan_lines', 'only_prose_changed', 'report_links', 'merge_prose',
+           'rerender_prose', 'restamp', 'ReportLocked', 'check_unlocked', 'report_lock', 'ChapterFailed', 'export_html',
+           'signals_deferred', 'finish_notebook', 'execute', 'ProgressBoard', 'ProgressPrinter', 'Interrupted',
+           'run_all', 'blas_pin', 'compare_results', 'compare_files', 'mark_summary_stale', 'parser', 'main', 'cli']
 
 # %% ../nbs/20_reproduce.ipynb #6f8c9bbf
 PROFILES = ("test", "quick", "paper")
@@ -336,6 +337,13 @@ def _own(c: Any, k: int) -> bool:
     tags = c.get("metadata", {}).get("tags", [])
     return "injected-parameters" in tags or "report-header" in tags or (k == 1 and c.cell_type == "markdown" and "| wall time |" in c.source)
 
+def report_links(md: str) -> str:
+    "A chapter's markdown as its report shows it: relative links re-pointed from `nbs/` to `reports/<chapter>/`, where reports live."
+    def move(m: re.Match) -> str:
+        if re.match(r"[a-z]+:|#|/", m.group(2)): return m.group(0)
+        return f"[{m.group(1)}]({posixpath.normpath('../../nbs/' + m.group(2))})"
+    return re.sub(r"(?<!!)\[([^\]]+)\]\(([^)\s]+)\)", move, md)
+
 def merge_prose(src: list[Any], # the chapter's cells
                 rep: list[Any], # the report's cells: the chapter's, executed, plus its own (header, injected parameters)
                ) -> list[Any] | None:
@@ -350,6 +358,7 @@ def merge_prose(src: list[Any], # the chapter's cells
         elif c.get("id") in src_ids: anchor = c.get("id")
     out = list(after.get(None, []))
     for c in src:
+        if c.cell_type == "markdown": c.source = report_links(c.source)
         out.append(executed[c.get("id")] if c.cell_type == "code" else c)
         out += after.get(c.get("id"), [])
     return out
@@ -482,6 +491,8 @@ def finish_notebook(notebook: Path, metrics: Path, run: Run, final: Path) -> Non
     from movierec_nb.report import Report, report_header
     nb, report = nbformat.read(notebook, as_version=4), Report.load(metrics)
     header = report_header(report, nb.metadata.get("papermill", {}).get("duration"))
+    for c in nb.cells:
+        if c.cell_type == "markdown": c.source = report_links(c.source)
     nb.cells.insert(1 if nb.cells and nb.cells[0].cell_type == "markdown" else 0, nbformat.v4.new_markdown_cell(header, metadata={"tags": ["report-header"]}))
     nb.metadata["title"] = f"{report.paper} · {report.label} · {report.profile}"
     pm = nb.metadata.setdefault("papermill", {})
