@@ -774,7 +774,7 @@ def test_liu_verdicts_exercise_1_a_rule_applied_by_hand(liu):
         mine = "supported" if f.low > 0 else "contradicted" if f.high < 0 else "inconclusive"
         assert mine == f.verdict, f.claim
         checked += 1
-    assert checked >= 3
+    assert checked >= 2
 
 
 def test_liu_verdicts_exercise_2_gru_against_lstm():
