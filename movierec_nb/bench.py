@@ -21,9 +21,10 @@ from .core import ENV_CACHE_DIR, cache_dir
 from .tasks import resolve_exported
 
 # %% auto #0
-__all__ = ['BENCHMARKS', 'ON_REQUEST', 'synthetic_dataset', 'bench_data_load', 'bench_splits', 'bench_trainer', 'bench_baselines',
-           'bench_stats', 'bench_zeng_paper', 'bench_reproduce', 'bench_tuning', 'bench_rnn_cells', 'profile_table',
-           'bench_profile', 'run_benchmarks', 'main']
+__all__ = ['THROUGHPUT', 'BENCHMARKS', 'ON_REQUEST', 'synthetic_dataset', 'bench_data_load', 'bench_splits', 'bench_trainer',
+           'peak_flops', 'flops_per_sample', 'step_breakdown', 'bench_throughput', 'bench_baselines', 'bench_stats',
+           'bench_zeng_paper', 'bench_reproduce', 'bench_tuning', 'bench_rnn_cells', 'profile_table', 'bench_profile',
+           'run_benchmarks', 'main']
 
 # %% ../nbs/21_bench.ipynb #1e3dce68
 def _in_child(fn: Callable[..., dict], args: tuple, env: dict[str, str]) -> dict:
@@ -156,6 +157,91 @@ def bench_trainer(n_samples: int = 2_000_000, batch_size: int = 4096, seed: int 
     return [_row("trainer", "bare torch loop, samples/s", bare_best, "samples/s", None, lower_is_better=False),
             _row("trainer", "Trainer, samples/s", trainer_best, "samples/s", None, lower_is_better=False),
             _row("trainer", "Trainer / bare loop", trainer_best / bare_best, "ratio", 0.9, lower_is_better=False)]
+
+# %% ../nbs/21_bench.ipynb #ac156cc6
+THROUGHPUT = {"zeng MLP": ("movierec_nb.models.zeng_embedding", "ZengEmbedding", "bce", (512,)),   # network, loss, batches: the
+              "wang BN MLP": ("movierec_nb.models.wang_ncf", "WangNCF", "bce", (512,)),               # chapter's, and 512 where the
+              "NeuMF": ("movierec_nb.models.he_ncf", "NeuMF", "bce", (256, 512)),                       # target is stated
+              "kanyuch tower": ("movierec_nb.models.kanyuch_deepcf", "KanyuchDeepCF", "mse", (64,))}
+
+def peak_flops(n: int = 1024, repeats: int = 5) -> float:
+    "FLOP/s of a single-threaded float32 n×n matrix product, the best of `repeats`: this CPU's practical limit per thread."
+    import torch
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter(); torch.mm(a, b); best = min(best, time.perf_counter() - t0)
+    return 2 * n ** 3 / best
+
+def flops_per_sample(net: Any, batch: int, loss: str) -> float:
+    "Forward and backward FLOPs of one batch, counted by torch's flop counter, per sample."
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+    from movierec_nb.train import LOSSES
+    u, i = torch.zeros(batch, dtype=torch.long), torch.arange(batch) % 100
+    with FlopCounterMode(display=False) as fc:
+        LOSSES[loss]()(net(u, i), torch.rand(batch) if loss == "mse" else (torch.rand(batch) < 0.5).float()).backward()
+    return fc.get_total_flops() / batch
+
+# %% ../nbs/21_bench.ipynb #7020d799
+def _samples_per_s(make: Any, loss: str, batch: int, n: int, seed: int, bare: bool) -> float:
+    "Samples/s of one epoch of `n` random pairs: the study's Trainer, or a bare loop over the same batches."
+    import torch
+    from movierec_nb.train import LOSSES, TensorData, TrainConfig, Trainer, make_optimizer
+    g = torch.Generator().manual_seed(seed)
+    u, i = torch.randint(0, 6_000, (n,), generator=g), torch.randint(0, 3_700, (n,), generator=g)
+    y = torch.rand(n, generator=g) * 4 + 1 if loss == "mse" else (torch.rand(n, generator=g) < 0.2).float()
+    torch.manual_seed(seed)
+    net, cfg = make(), TrainConfig(loss=loss, batch_size=batch, epochs=1, progress=False, device="cpu", seed=seed)
+    if not bare:
+        t = Trainer(net, cfg, TensorData(u, i, y)); t.fit()
+        return n / float(t.history.time_s.iloc[0])
+    opt, lossf, t0 = make_optimizer(cfg, net.parameters()), LOSSES[loss](), time.perf_counter()
+    for a in range(0, n, batch):
+        out = lossf(net(u[a:a + batch], i[a:a + batch]), y[a:a + batch])
+        opt.zero_grad(set_to_none=True); out.backward(); opt.step()
+    return n / (time.perf_counter() - t0)
+
+def step_breakdown(make: Any, loss: str, batch: int, steps: int = 300, seed: int = 0,
+                   n_users: int = 6_000, n_items: int = 3_700) -> dict[str, float]:
+    "Mean microseconds of a step's forward, backward and optimiser update (one thread): where a small network's step goes."
+    import torch
+    from movierec_nb.train import LOSSES, TrainConfig, make_optimizer
+    torch.manual_seed(seed)
+    net = make(); opt = make_optimizer(TrainConfig(loss=loss), net.parameters()); lossf = LOSSES[loss]()
+    u, i, y = torch.randint(0, n_users, (batch,)), torch.randint(0, n_items, (batch,)), torch.rand(batch)
+    spent = {"forward": 0.0, "backward": 0.0, "optimiser": 0.0}
+    for k in range(steps + 20):                                       # 20 warm-up steps
+        t0 = time.perf_counter(); out = lossf(net(u, i), y)
+        t1 = time.perf_counter(); opt.zero_grad(set_to_none=True); out.backward()
+        t2 = time.perf_counter(); opt.step(); t3 = time.perf_counter()
+        if k >= 20:
+            for name, dt in zip(spent, (t1 - t0, t2 - t1, t3 - t2)): spent[name] += dt * 1e6 / steps
+    return spent
+
+# %% ../nbs/21_bench.ipynb #115abcaa
+def bench_throughput(n_samples: int = 400_000, seed: int = 0) -> list[dict]:
+    "Each chapter network at its batch (and 512), one thread: FLOPs per sample, samples/s (Trainer, bare loop), share of `peak_flops`."
+    import importlib
+    import torch
+    torch.set_num_threads(1)
+    peak = peak_flops()
+    rows = [_row("throughput", "peak: one-thread float32 matmul", peak / 1e9, "GFLOP/s", None, lower_is_better=False)]
+    for name, (module, cls, loss, batches) in THROUGHPUT.items():
+        make = lambda: getattr(importlib.import_module(module), cls)(6_000, 3_700)
+        fps = flops_per_sample(make(), batches[0], loss)
+        rows.append(_row("throughput", f"{name}: FLOP per sample (forward + backward)", fps, "FLOP", None))
+        for batch in batches:
+            n = n_samples // (8 if name == "kanyuch tower" else 1)
+            best = {k: max(_samples_per_s(make, loss, batch, n, seed, k == "bare") for _ in range(2)) for k in ("trainer", "bare")}
+            target = 0.30 if name in ("zeng MLP", "NeuMF") and batch == 512 else None
+            rows += [_row("throughput", f"{name} @ batch {batch}: Trainer samples/s", best["trainer"], "samples/s", None, lower_is_better=False),
+                     _row("throughput", f"{name} @ batch {batch}: bare loop samples/s", best["bare"], "samples/s", None, lower_is_better=False),
+                     _row("throughput", f"{name} @ batch {batch}: Trainer's share of the peak", best["trainer"] * fps / peak, "ratio", target,
+                          lower_is_better=False)]
+            if target: rows += [_row("throughput", f"{name} @ batch {batch}: {k} µs per step", v, "µs", None)
+                                for k, v in step_breakdown(make, loss, batch, seed=seed).items()]
+    return rows
 
 # %% ../nbs/21_bench.ipynb #1f160710
 def _real_or_synthetic(name: str, # the registry release whose files and format are read
@@ -406,7 +492,8 @@ def bench_profile(profile: str = "quick") -> list[dict]:
 BENCHMARKS: dict[str, Callable[..., list[dict]]] = {"data-load": bench_data_load, "splits": bench_splits,
                                                      "trainer": bench_trainer, "baselines": bench_baselines,
                                                      "zeng-paper": bench_zeng_paper, "stats": bench_stats, "reproduce": bench_reproduce,
-                                                     "tuning": bench_tuning, "rnn-cells": bench_rnn_cells, "profile": bench_profile}
+                                                     "tuning": bench_tuning, "rnn-cells": bench_rnn_cells, "profile": bench_profile,
+                                                     "throughput": bench_throughput}
 ON_REQUEST = ("reproduce", "tuning")   # not part of a plain `python -m movierec_nb.bench`: they run for an hour or more
 
 def run_benchmarks(names: list[str] | None = None, **kwargs) -> pd.DataFrame:

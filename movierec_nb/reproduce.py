@@ -75,6 +75,7 @@ def _run(chapter: str, notebook: str, dataset: str, variant: str | None = None, 
     return Run(chapter, notebook, report_label(dataset, params.get("path"), variant), dict(dataset=dataset, **params), needs=(folder,))
 
 RATING_TUNE_TRIALS = {"quick": 6, "paper": 20}   # kanyuch-deepcf: Optuna trials per model and split reading (network, SVD, KNNBaseline)
+
 TUNE_TRIALS = {"quick": {"ml-100k": 10, "ml-latest-small": 0, "ml-1m-partial": 0},     # a small budget where it is cheap
                "paper": {"ml-100k": 30, "ml-latest-small": 0, "ml-1m-partial": 30}}    # the full budget: 30 trials a model
 
@@ -83,6 +84,7 @@ def ml1m_source(profile: str, root: str | os.PathLike | None = None) -> dict[str
     from movierec_nb.core import data_dir
     return {} if profile == "paper" and (data_dir(root) / "ml-1m" / "ratings.dat").is_file() else dict(path="ml-1m-partial")
 
+# %% ../nbs/20_reproduce.ipynb #0df105c9
 def plan(profile: str) -> list[Run]:
     "Every run of `profile`, in order; the summary last (ML-1M: `ml1m_source` under the data root the kernels are given)."
     if profile not in PROFILES: raise ValueError(f"unknown profile {profile!r}; valid: {', '.join(PROFILES)}")
@@ -363,6 +365,7 @@ def merge_prose(src: list[Any], # the chapter's cells
         out += after.get(c.get("id"), [])
     return out
 
+# %% ../nbs/20_reproduce.ipynb #99a66c8c
 def rerender_prose(run: Run, reports: Path, profile: str, stamp: dict[str, Any]) -> bool:
     "Put the chapter's markdown into the report (`merge_prose`), export its HTML, save `stamp`; False if the code cells differ."
     import nbformat
