@@ -13,7 +13,7 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from .reproduce import REPO
+from .reproduce import MD_LINK, REPO
 
 # %% auto #0
 __all__ = ['LIBRARY', 'REPORTED', 'SECTIONS', 'CONF', 'MODULES', 'SITE', 'BROKEN', 'report_pages', 'execute_chapters', 'stage',
@@ -84,7 +84,7 @@ def _localise_links(md: str, src: Path) -> str:
         path = target.split("#")[0]
         if re.match(r"[a-z]+://|mailto:|#", target) or not path or (src / path).exists(): return m.group(0)
         return text if text.startswith("`") else f"`{text}`"
-    return re.sub(r"(?<!!)\[([^\]]+)\]\(([^)\s]+)\)", keep, md)
+    return MD_LINK.sub(keep, md)
 
 def _localise_notebook(nb_path: Path) -> None:
     "`_localise_links` on every markdown cell of a staged notebook, relative to its own folder."

@@ -31,8 +31,8 @@ from .report import check_value, report_label
 
 # %% auto #0
 __all__ = ['PROFILES', 'PAPER_NOTEBOOKS', 'CONTROL_NOTEBOOKS', 'REPO', 'SUMMARY_RUN', 'RATING_TUNE_TRIALS', 'TUNE_TRIALS',
-           'SETTINGS', 'SHARED_PARAMS', 'ORCHESTRATION', 'BLAS_KERNELS', 'KERNEL_TOLERANCE', 'VOLATILE', 'Run',
-           'ml1m_source', 'plan', 'select', 'parse_overrides', 'declared', 'with_params', 'check_params',
+           'SETTINGS', 'SHARED_PARAMS', 'ORCHESTRATION', 'MD_LINK', 'BLAS_KERNELS', 'KERNEL_TOLERANCE', 'VOLATILE',
+           'Run', 'ml1m_source', 'plan', 'select', 'parse_overrides', 'declared', 'with_params', 'check_params',
            'code_fingerprint', 'prose_fingerprint', 'data_fingerprint', 'run_stamp', 'stamp_path', 'is_up_to_date',
            'why_stale', 'last_duration', 'plan_lines', 'only_prose_changed', 'report_links', 'merge_prose',
            'rerender_prose', 'restamp', 'ReportLocked', 'check_unlocked', 'report_lock', 'ChapterFailed', 'export_html',
@@ -339,12 +339,14 @@ def _own(c: Any, k: int) -> bool:
     tags = c.get("metadata", {}).get("tags", [])
     return "injected-parameters" in tags or "report-header" in tags or (k == 1 and c.cell_type == "markdown" and "| wall time |" in c.source)
 
+MD_LINK = re.compile(r"(?<!!)\[([^\]]+)\]\(([^)\s]+)\)")   # a markdown link (not an image): text, target
+
 def report_links(md: str) -> str:
     "A chapter's markdown as its report shows it: relative links re-pointed from `nbs/` to `reports/<chapter>/`, where reports live."
     def move(m: re.Match) -> str:
         if re.match(r"[a-z]+:|#|/", m.group(2)): return m.group(0)
         return f"[{m.group(1)}]({posixpath.normpath('../../nbs/' + m.group(2))})"
-    return re.sub(r"(?<!!)\[([^\]]+)\]\(([^)\s]+)\)", move, md)
+    return MD_LINK.sub(move, md)
 
 def merge_prose(src: list[Any], # the chapter's cells
                 rep: list[Any], # the report's cells: the chapter's, executed, plus its own (header, injected parameters)
