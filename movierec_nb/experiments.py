@@ -42,6 +42,7 @@ class NCFSettings(ChapterSettings):
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])   # data seeds
     tail_counts: list[int] = field(default_factory=lambda: [1000, 200, 50, 20, 5])   # the catalogue sweep's popularity caps
     train_seeds: int = 5            # training seeds on the first data seed (seed, seed + 1, ...)
+    ceiling_seeds: int = 3          # training seeds of the networks in the ceiling study (paper settings, tuned, catalogue step)
     shares: list[float] = field(default_factory=lambda: [0.1, 0.3, 1.0])   # user shares of the scale curve (all users is the primary row)
     tune_trials: int = 0            # Optuna trials per model for the tuned ceilings (0: no tuning, the paper-settings rows only)
     tune_models: list[str] = field(default_factory=lambda: ["dot-mf", "ease", "ials", "itemknn-cosine"])   # tuned beside the network
@@ -51,11 +52,11 @@ class NCFSettings(ChapterSettings):
         "popularity": {}, "itemknn-cosine": {}, "ease": {}, "ials": {}, "bpr": {"iterations": 100}, "dot-mf": {}})
     PROFILE_DEFAULTS: ClassVar[dict[str, dict[str, Any]]] = {
         "test": dict(epochs=2, seeds=[0], train_seeds=2, baselines={"popularity": {}, "ease": {}, "dot-mf": {"epochs": 2}},
-                     shares=[0.3, 1.0], tune_trials=2, tune_models=["ease"], tune_max_epochs=2)}
+                     shares=[0.3, 1.0], tune_trials=2, tune_models=["ease"], tune_max_epochs=2, ceiling_seeds=2)}
 
     def validate(self) -> None:
         if not 0 < self.user_frac <= 1: raise ValueError(f"user_frac must be in (0, 1], got {self.user_frac}")
-        for k in ("epochs", "batch_size", "n_candidates", "train_seeds"):
+        for k in ("epochs", "batch_size", "n_candidates", "train_seeds", "ceiling_seeds"):
             if getattr(self, k) < 1: raise ValueError(f"{k} must be >= 1, got {getattr(self, k)}")
         if not self.seeds: raise ValueError("seeds must name at least one seed")
         if not self.shares or not all(0 < x <= 1 for x in self.shares): raise ValueError(f"shares must be in (0, 1], got {self.shares}")
@@ -143,7 +144,7 @@ def implicit_loo_run(ratings: pd.DataFrame | None, # canonical ratings of the wh
     models = {name: scorer} | (_score_baselines(settings.baselines, s, seed, n_cand, candidates, rows, per_user) if baselines else {})
     extra = {"catalogue": catalogue_sweep(models, s, settings.tail_counts, settings.n_candidates, seed),
              "orders": protocol_orders(models, s, seed)} if analyses else {}
-    return extra | {"seed": seed, "train_seed": ts, "split": s.summary().to_dict(), "history": history, "metrics": pd.DataFrame(rows).T,
+    return extra | {"seed": seed, "train_seed": ts, "model": scorer, "split": s.summary().to_dict(), "history": history, "metrics": pd.DataFrame(rows).T,
             "per_user": pd.concat(per_user, axis=1).swaplevel(axis=1), "n_train": n_train, "by_activity": by_activity,
             "times": {"prepare_s": t_prep, "train_s": float(history.time_s.sum()), "evaluate_s": t_eval}}
 
@@ -176,6 +177,15 @@ def tail_candidates(s: Split, # the split
     return Candidates(users, np.column_stack([df["i"].to_numpy(), np.concatenate(out)]), f"tail<= {max_count}")
 
 # %% ../nbs/06_experiments.ipynb #02f3833e
+def _tail_candidate_sets(s: Split, max_counts: list[int], n_negatives: int = 99, seed: int = 0) -> dict[str, Candidates]:
+    "Per popularity cap ('any': none, then `max_counts`), the test rows' `tail_candidates`; a cap leaving some user too few movies is left out."
+    out, users = {}, s.test["u"].to_numpy()
+    for cap in [None, *max_counts]:
+        pool, pos = _tail_pool(s, cap)
+        if (len(pool) - np.diff(pos.indptr)[users] < n_negatives).any(): continue   # too few such movies for some user: no column
+        out["any" if cap is None else f"<= {cap}"] = tail_candidates(s, n_negatives, cap, seed)
+    return out
+
 def catalogue_sweep(models: dict[str, Any], # name -> anything with `score(users, items)`
                     s: Split, # the split they were trained on
                     max_counts: list[int], # popularity caps of the negatives, loosest first
@@ -183,14 +193,9 @@ def catalogue_sweep(models: dict[str, Any], # name -> anything with `score(users
                    ) -> pd.DataFrame:
     "HR@10 of each model (rows) with its negatives drawn among movies of at most each cap's training interactions (columns; 'any': no cap)."
     from movierec_nb.metrics import evaluate
-    out, users = {}, s.test["u"].to_numpy()
-    for cap in [None, *max_counts]:
-        pool, pos = _tail_pool(s, cap)
-        if (len(pool) - np.diff(pos.indptr)[users] < n_negatives).any(): continue   # too few such movies for some user: no column
-        c = tail_candidates(s, n_negatives, cap, seed)
-        out["any" if cap is None else f"<= {cap}"] = {k: evaluate(m, s, SampledCandidates(n_negatives, (10,), seed), candidates=c)["HR@10"]
-                                                      for k, m in models.items()}
-    return pd.DataFrame(out)
+    protocol = SampledCandidates(n_negatives, (10,), seed)
+    return pd.DataFrame({label: {k: evaluate(m, s, protocol, candidates=c)["HR@10"] for k, m in models.items()}
+                         for label, c in _tail_candidate_sets(s, max_counts, n_negatives, seed).items()})
 
 def protocol_orders(models: dict[str, Any], s: Split, seed: int = 0, large: int = 999) -> dict[str, Any]:
     "HR@10 of each model among 99 and `large` sampled candidates and over the full catalogue, and Kendall's τ between the orders."
@@ -393,10 +398,13 @@ def hr_reason(mean: pd.DataFrame, name: str, label: str, substituted: bool, pape
               f"{mean.loc[best, 'sampled HR@10']:.2f}; full-catalogue HR@10 is {mean.loc[name, 'full HR@10']:.3f}")
 
 # %% ../nbs/06_experiments.ipynb #c29436d5
-def _interval_rows(values: dict[str, pd.DataFrame], seed: int = 0) -> pd.DataFrame:
-    "Mean, 95% interval and the 90% one (tost_) per model and metric of per-user values (metric -> users × models)."
-    from movierec_nb.stats import interval
-    rows = {(mod, m): interval(v[mod].to_numpy(float), seed=seed) for m, v in values.items() for mod in v.columns}
+def _interval_rows(values: dict[str, pd.DataFrame], seed: int = 0, groups: dict[str, dict[str, list[np.ndarray]]] | None = None) -> pd.DataFrame:
+    """Mean, 95% interval and the 90% one (tost_) per model and metric of per-user values (metric -> users × models). A model in
+    `groups` (model -> metric -> its per-user values under each training seed) gets the cluster bootstrap over those seeds."""
+    from movierec_nb.stats import ESTIMATE_KEYS, estimate
+    groups = groups or {}
+    est = lambda mod, m, v: estimate(groups[mod][m] if mod in groups else v[mod].to_numpy(float), seed=seed)  # noqa: E731
+    rows = {(mod, m): {k: e[k] for k in ESTIMATE_KEYS} for m, v in values.items() for mod in v.columns for e in [est(mod, m, v)]}
     out = pd.DataFrame(rows).T.rename_axis(["model", "metric"]).unstack("metric")
     out.columns = [f"{m} {k}".replace(" mean", "") for k, m in out.columns]
     return out[[c for m in values for c in (m, f"{m} low", f"{m} high", f"{m} tost_low", f"{m} tost_high")]].astype(float)
@@ -407,6 +415,21 @@ def _scored(models: dict[str, Any], s: Split, seed: int, n_candidates: int) -> t
     per = {k: user_values(m, s, protocol)[["HR@10", "NDCG@10"]] for k, m in models.items()}
     rows = pd.DataFrame({k: ranking_row(m, s, seed, n_candidates) for k, m in models.items()}).T
     return {metric: pd.DataFrame({k: v[metric] for k, v in per.items()}) for metric in METRIC_TESTS}, rows
+
+def _seed_groups(nets: dict[str, list[Any]], s: Split, seed: int, n_candidates: int, values: dict[str, pd.DataFrame]
+                ) -> tuple[dict[str, dict[str, list[np.ndarray]]], dict[str, pd.DataFrame]]:
+    """Each network row's per-user values under each of its training seeds (row -> metric -> arrays), and `values` with the row
+    set to the per-user mean over those seeds (the same users and candidates for every seed)."""
+    protocol, groups = SampledCandidates(n_candidates, (10,), seed), {}
+    for row, models in nets.items():
+        per = [user_values(m, s, protocol)[list(METRIC_TESTS)] for m in models]
+        groups[row] = {k: [p[k].to_numpy(float) for p in per] for k in METRIC_TESTS}
+        values = {k: v.assign(**{row: np.mean(groups[row][k], axis=0)}) for k, v in values.items()}
+    return groups, values
+
+def _ceiling_tests(n_seeds: int) -> dict[str, str]:
+    "The paired tests of the ceiling comparisons: exact McNemar on hits with one training seed; Wilcoxon on per-user means over several."
+    return METRIC_TESTS if n_seeds == 1 else {m: "wilcoxon" for m in METRIC_TESTS}
 
 # %% ../nbs/06_experiments.ipynb #7c3e9b21
 def _ceiling_tuned(ratings: pd.DataFrame, full: NCFSettings, s: Split, name: str, settings: NCFSettings, seed: int, storage: str | None,
@@ -426,62 +449,88 @@ def _ceiling_tuned(ratings: pd.DataFrame, full: NCFSettings, s: Split, name: str
     if baselines: best = f"{max(baselines, key=lambda m: tuned[m]['validation HR@10'])} (tuned)"
     return tuned, values, rows, curves, best
 
+def _network_seeds(make_net: Callable[[int, int], Any], full: NCFSettings, s: Split, seed: int, name: str, train_seeds: list[int],
+                   tuned: dict[str, Any] | None = None) -> list[Any]:
+    "The network trained on `s` once per training seed: at the paper's settings, or (with `tuned`) with its tuned settings and epochs."
+    from movierec_nb.tuning import fit_tuned
+    if tuned is not None: return [fit_tuned(name, tuned["params"], s, tuned["best epoch"], ts, full.device)[0] for ts in train_seeds]
+    return [implicit_loo_run(None, make_net, full, seed, name, split=s, train_seed=ts, baselines=False)["model"] for ts in train_seeds]
+
+def _catalogue_rows(models: list[Any], s: Split, max_counts: list[int], n_negatives: int, seed: int) -> pd.DataFrame:
+    "HR@10 of one network over its training seeds (mean, cluster interval, seeds) with the negatives drawn among movies of at most each cap's training interactions."
+    from movierec_nb.stats import estimate
+    protocol, out = SampledCandidates(n_negatives, (10,), seed), {}
+    for label, c in _tail_candidate_sets(s, max_counts, n_negatives, seed).items():
+        e = estimate([user_values(m, s, protocol, candidates=c)["HR@10"].to_numpy(float) for m in models], seed=seed)
+        out[label] = {"HR@10": e["mean"], "low": e["low"], "high": e["high"], "n": e["n"], "training seeds": len(models)}
+    return pd.DataFrame(out).T.rename_axis("negatives")
+
 # %% ../nbs/06_experiments.ipynb #98621e4e
 def ceiling_study(ratings: pd.DataFrame, # the chapter's ratings
                   make_net: Callable[[int, int], Any], # the paper's network at the paper's settings
                   name: str, # its row name (tuned too when it is a key of `tuning.TUNABLE`)
-                  settings: NCFSettings, # the chapter's settings (epochs, lr, batch: the paper's; tune_*: the budget)
-                  seed: int = 0, # data seed: split, candidates, tuning and training
+                  settings: NCFSettings, # the chapter's settings (epochs, lr, batch: the paper's; tune_*: the budget; ceiling_seeds)
+                  seed: int = 0, # data seed: split, candidates, tuning and the first training seed
                   storage: str | None = None, # Optuna storage URL (None: a SQLite file per study in the cache)
                   study_prefix: str = "ceiling", # studies are `<prefix>-<model>`; a study already in the storage resumes
                  ) -> dict[str, Any]:
-    "All users: the network at the paper's settings, the default baselines and the tuned models on one split; the scale curve over `shares`."
+    """All users: the network at the paper's settings, the default baselines and the tuned models on one split; the scale curve over
+    `shares`. The network's rows (paper settings, tuned) are trained with `ceiling_seeds` training seeds (`seed`, `seed` + 1, ...):
+    their per-user values are the mean over seeds and their intervals the cluster bootstrap over seeds (`per_seed` keeps each seed's).
+    `catalogue`: the chain's network (tuned, else paper settings) with its negatives among ever less popular movies, same users."""
+    from movierec_nb.stats import paired_family
     from movierec_nb.tuning import TUNABLE, describe_space, steps_per_epoch
     full = replace(settings, user_frac=1.0, validation=False)
-    s = _loo_split(ratings, full, seed)
-    paper_name = f"{name} (paper settings)"
+    s, paper_name, train_seeds = _loo_split(ratings, full, seed), f"{name} (paper settings)", [seed + k for k in range(settings.ceiling_seeds)]
     paper = implicit_loo_run(None, make_net, full, seed, name, split=s)
-    rename = {name: paper_name}
-    values = {m: paper["per_user"][m].rename(columns=rename) for m in METRIC_TESTS}
-    rows = paper["metrics"].rename(index=rename).assign(setting=lambda d: np.where(d.index == paper_name, "paper", "defaults"))
+    values = {m: paper["per_user"][m].rename(columns={name: paper_name}) for m in METRIC_TESTS}
+    rows = paper["metrics"].rename(index={name: paper_name}).assign(setting=lambda d: np.where(d.index == paper_name, "paper", "defaults"))
     curves = {paper_name: paper["history"].assign(steps=steps_per_epoch(s, {"batch_size": settings.batch_size, "n_negatives": settings.n_negatives})
                                                   * paper["history"]["epoch"])}
+    nets = {paper_name: [paper["model"], *_network_seeds(make_net, full, s, seed, name, train_seeds[1:])]}
     tuned, best = {}, str(paper["metrics"]["sampled HR@10"].drop([name, "popularity"], errors="ignore").idxmax())
     if settings.tune_trials:
         tuned, values, rows, curves, best = _ceiling_tuned(ratings, full, s, name, settings, seed, storage, study_prefix, values, rows, curves, best)
+        if name in tuned: nets[f"{name} (tuned)"] = [tuned[name]["model"], *_network_seeds(make_net, full, s, seed, name, train_seeds[1:], tuned[name])]
     main = f"{name} (tuned)" if name in tuned else paper_name
-    table = rows[["setting"]].join(_interval_rows(values, seed)).join(rows[["full HR@10", "full coverage@10", "popularity rho", "fit_s"]].astype(float))
+    groups, values = _seed_groups(nets, s, seed, settings.n_candidates, values)
+    table = rows[["setting"]].join(_interval_rows(values, seed, groups)).join(rows[["full HR@10", "full coverage@10", "popularity rho", "fit_s"]].astype(float))
+    table["training seeds"] = [len(nets.get(m, [None])) for m in table.index]
     refs = list(dict.fromkeys(r for r in (paper_name, best, "dot-mf (tuned)", "popularity") if r in values["HR@10"] and r != main))
-    from movierec_nb.stats import paired_family
-    comparisons = paired_family(values, main, refs, METRIC_TESTS, seed=seed)
-    shares = _share_curve(ratings, make_net, name, full, seed, tuned, best, values)
-    return {"split": s.summary().to_dict(), "seed": seed, "table": table, "per_user": values, "comparisons": comparisons, "main": main, "best_baseline": best,
-            "curves": curves, "shares": shares, "tuned": {m: {k: t[k] for k in ("params", "validation HR@10", "trials", "resumed", "best epoch")}
-                                                          for m, t in tuned.items()},
+    comparisons = paired_family(values, main, refs, tests := _ceiling_tests(settings.ceiling_seeds), seed=seed)
+    shares = _share_curve(ratings, make_net, name, full, seed, tuned, best, values, groups, train_seeds)
+    return {"split": s.summary().to_dict(), "seed": seed, "train_seeds": train_seeds, "table": table, "per_user": values, "per_seed": groups,
+            "comparisons": comparisons, "tests": tests, "main": main, "best_baseline": best, "curves": curves, "shares": shares,
+            "catalogue": _catalogue_rows(nets[main], s, settings.tail_counts, settings.n_candidates, seed),
+            "tuned": {m: {k: t[k] for k in ("params", "validation HR@10", "trials", "resumed", "best epoch")} for m, t in tuned.items()},
             "trials": {m: t["table"] for m, t in tuned.items()},
             "spaces": pd.concat({m: describe_space(TUNABLE[m].space) for m in tuned}).rename_axis(["model", "parameter"]) if tuned else None}
 
 # %% ../nbs/06_experiments.ipynb #f493ebd6
 def _share_curve(ratings: pd.DataFrame, make_net: Callable[[int, int], Any], name: str, full: NCFSettings, seed: int,
-                 tuned: dict[str, Any], best: str, values_all: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    "HR@10 with its interval per user share for the paper-settings network, the tuned network, the best baseline and popularity."
-    from movierec_nb.tuning import fit_tuned
+                 tuned: dict[str, Any], best: str, values_all: dict[str, pd.DataFrame], groups_all: dict[str, dict[str, list[np.ndarray]]],
+                 train_seeds: list[int]) -> pd.DataFrame:
+    """HR@10 with its interval per user share for the paper-settings network, the tuned network (both over `train_seeds`, cluster
+    intervals), the best baseline and popularity."""
     paper_name, out = f"{name} (paper settings)", []
     keep = [m for m in (paper_name, f"{name} (tuned)", best, "popularity") if m in values_all["HR@10"]]
     for share in sorted(set(full.shares)):
-        if share == 1.0: vals = {m: values_all[m][keep] for m in METRIC_TESTS}
+        if share == 1.0: vals, groups = {m: values_all[m][keep] for m in METRIC_TESTS}, groups_all
         else:
             s = _loo_split(ratings, replace(full, user_frac=share), seed)
-            paper = implicit_loo_run(None, make_net, full, seed, name, split=s, baselines=False)["per_user"]
+            nets = {paper_name: _network_seeds(make_net, full, s, seed, name, train_seeds)}
+            if f"{name} (tuned)" in keep: nets[f"{name} (tuned)"] = _network_seeds(make_net, full, s, seed, name, train_seeds, tuned[name])
             models = {}
-            for m in keep[1:]:
+            for m in keep:
+                if m in nets: continue
                 if m.endswith(" (tuned)"):
+                    from movierec_nb.tuning import fit_tuned
                     base = m.removesuffix(" (tuned)")
                     models[m] = fit_tuned(base, tuned[base]["params"], s, tuned[base]["best epoch"], seed, full.device)[0]
                 else: models[m] = make_model(m, seed=seed, **full.baselines.get(m, {})).fit(s)
-            other = _scored(models, s, seed, full.n_candidates)[0]
-            vals = {m: paper[m].rename(columns={name: paper_name}).join(other[m]) for m in METRIC_TESTS}
-        out.append(_interval_rows(vals, seed).assign(share=share, users=len(vals["HR@10"])))
+            groups, vals = _seed_groups(nets, s, seed, full.n_candidates, _scored(models, s, seed, full.n_candidates)[0])
+            vals = {m: v[keep] for m, v in vals.items()}
+        out.append(_interval_rows(vals, seed, groups).assign(share=share, users=len(vals["HR@10"])))
     return pd.concat(out).reset_index().set_index(["share", "model"])
 
 # %% ../nbs/06_experiments.ipynb #942bdcb9
@@ -509,52 +558,59 @@ def plot_ceiling(ceiling: dict[str, Any], name: str, label: str, claimed: float 
 UNEXPLAINED = "unexplained"
 
 def gap_attribution(ceiling: dict[str, Any], # `ceiling_study`
-                    catalogue: pd.DataFrame, # `catalogue_sweep` of the first data seed (models × caps)
                     name: str, # the network
                     claimed: float, # the paper's HR@10
                    ) -> pd.DataFrame:
     """The network's HR@10 step by step from the paper-faithful run to the claim, as a chain whose `change`s add up to the claim minus
-    the first row: each row's HR@10 minus the row above in the chain (`in chain`). The best baseline is a reference row outside the
-    chain (`change` is its lead over the network). The catalogue row adds to the row above the change that obscure negatives make for
-    the paper-settings network on the first data seed (`basis` says so: measured there, assumed additive here). The last row,
-    `unexplained`, is what no measured step covers."""
+    the first row: each row's HR@10 minus the row above in the chain (`in chain`). Every row but the claim is measured: the networks
+    over the ceiling study's training seeds, the catalogue row on the chain's own network (tuned, else paper settings) and the same
+    users, with the first cap whose HR@10 reaches the claim (else the strictest). The best baseline is a reference row outside the
+    chain (`change` is its lead over the network). The last row, `unexplained`, is what no measured step covers."""
     t, sh, paper = ceiling["table"], ceiling["shares"], f"{name} (paper settings)"
     cols = ["HR@10", "HR@10 low", "HR@10 high"]
     rows, last = [], None
     def add(step, factor, values, change, chain=True, basis="measured"):
         rows.append((step, factor, *values, change, chain, basis))
+    seeds = lambda row: f"measured, {int(t.loc[row, 'training seeds'])} training seed(s)"  # noqa: E731
     if 0.3 in sh.index.get_level_values("share"):
         last = sh.loc[(0.3, paper), cols].to_numpy(float)
-        add("paper settings, 30% of users (the papers' sample)", "protocol as published", last, np.nan)
+        add("paper settings, 30% of users (the papers' sample)", "protocol as published", last, np.nan, basis=seeds(paper))
     for step, factor, row in (("paper settings, all users", "data scale", paper), ("tuned, all users", "training budget and capacity", f"{name} (tuned)")):
         if row in t.index:
             v = t.loc[row, cols].to_numpy(float)
-            add(step, factor, v, v[0] - last[0] if last is not None else np.nan)
+            add(step, factor, v, v[0] - last[0] if last is not None else np.nan, basis=seeds(row))
             last = v
     b = ceiling["best_baseline"]
     add(f"best baseline ({b}), all users", "what the protocol gives on these data", t.loc[b, cols].to_numpy(float), t.loc[b, "HR@10"] - last[0],
         chain=False, basis="reference: its lead over the network above, not a step")
-    caps = [c for c in catalogue.columns if c != "any"]
-    if caps and name in catalogue.index:
-        reach = [c for c in caps if catalogue.loc[name, c] >= claimed]
-        cap = reach[0] if reach else caps[-1]
-        change = float(catalogue.loc[name, cap]) - float(catalogue.loc[name, "any"])
-        last = np.array([last[0] + change, np.nan, np.nan])
-        add(f"network, negatives among movies with {cap} training interactions", "catalogue", last, change,
-            basis="the paper-settings network's change on the first data seed, added to the row above")
+    cat = ceiling["catalogue"].drop("any", errors="ignore")
+    if len(cat):
+        cap = next((c for c in cat.index if cat.loc[c, "HR@10"] >= claimed), cat.index[-1])
+        v = cat.loc[cap, ["HR@10", "low", "high"]].to_numpy(float)
+        add(f"{ceiling['main']}, negatives among movies with {cap} training interactions", "catalogue", v, v[0] - last[0],
+            basis=f"measured on the same network and users, {int(cat.loc[cap, 'training seeds'])} training seed(s)")
+        last = v
     add("claimed", UNEXPLAINED, [claimed, np.nan, np.nan], claimed - last[0], basis="what no measured step covers")
     return pd.DataFrame(rows, columns=["step", "factor", "HR@10", "low", "high", "change", "in chain", "basis"]).set_index("step")
 
 # %% ../nbs/06_experiments.ipynb #9164f1fb
 def ceiling_estimate(ceiling: dict[str, Any], name: str) -> dict[str, Any]:
-    "The network's all-users HR@10 at the paper's settings as `claims.claims_table` takes it (`stats.estimate`; one data seed: no sd over seeds)."
+    """The network's all-users HR@10 at the paper's settings as `claims.claims_table` takes it: `stats.estimate` over its training
+    seeds (the cluster bootstrap, seeds then users; one seed: users only), with the sd over training seeds."""
     from movierec_nb.stats import estimate
-    e = estimate(ceiling["per_user"]["HR@10"][f"{name} (paper settings)"].to_numpy(float), seed=ceiling["seed"])
+    parts = ceiling["per_seed"][f"{name} (paper settings)"]["HR@10"]
+    e = estimate(list(parts), seed=ceiling["seed"])
     if not np.isclose(e["low"], ceiling["table"].loc[f"{name} (paper settings)", "HR@10 low"], rtol=0, atol=1e-12):
         raise RuntimeError(f"{name}: the claim's interval differs from the ceiling table's (the bootstrap seed or values changed)")
-    return {**e, "sd": float("nan")}
+    return {**e, "sd": _sd([float(p.mean()) for p in parts])}
 
 # %% ../nbs/06_experiments.ipynb #a0b18e93
+def _test_words(ceiling: dict[str, Any]) -> str:
+    "How the ceiling comparisons' p-values were computed, in words."
+    n = len(ceiling.get("train_seeds", [0]))
+    return "exact McNemar" if ceiling.get("tests", METRIC_TESTS)["HR@10"] == "mcnemar" else \
+        f"Wilcoxon signed-rank on per-user hits averaged over {n} training seeds"
+
 def gap_conclusion(gap: pd.DataFrame, ceiling: dict[str, Any], name: str, label: str, claimed: float, paper_data: str) -> str:
     "The chapter's conclusion, in words, from `gap_attribution` and the ceiling comparisons; nothing is typed by hand."
     f = gap.reset_index().set_index("factor")
@@ -577,14 +633,14 @@ def gap_conclusion(gap: pd.DataFrame, ceiling: dict[str, Any], name: str, label:
         r = c.loc[best]
         kind = "tuned baseline" if ceiling.get("tuned") else "baseline (default settings: nothing is tuned in this profile)"
         words.append(f"The best {kind}, {best}, reaches {hr('what the protocol gives on these data'):.3f}: {main} minus it is "
-                     f"{r['diff']:+.3f} [{r['low']:+.3f}, {r['high']:+.3f}] (exact McNemar, Holm p = {r['p_holm']:.2g}).")
+                     f"{r['diff']:+.3f} [{r['low']:+.3f}, {r['high']:+.3f}] ({_test_words(ceiling)}, Holm p = {r['p_holm']:.2g}).")
     if "catalogue" in f.index:
         step = f.loc["catalogue", "step"]
-        words.append(f"Drawing the negatives {step.split(', ', 1)[1] if ', ' in step else step} changes the paper-settings network's HR@10 by "
-                     f"{ch('catalogue'):+.3f} on the first data seed; added to the row above (an assumption of additivity, not a measurement "
-                     f"of this network), {hr('catalogue'):.3f}.")
+        lo, hi = (float(f.loc['catalogue', k]) for k in ('low', 'high'))
+        words.append(f"With the negatives drawn among movies with {step.rsplit('with ', 1)[1]}, the same network ({main}) on the same users "
+                     f"reaches {hr('catalogue'):.3f} [{lo:.3f}, {hi:.3f}] ({ch('catalogue'):+.3f}: the catalogue step, measured).")
     rest = float(f.loc[UNEXPLAINED, "change"])
     words.append(f"The steps add up to {claimed} - {gap['HR@10'].iloc[0]:.3f}; {rest:.3f} of it is unexplained: no step measured here covers it."
                  if rest > 0 else f"The chain of steps reaches the claimed {claimed} ({-rest:.3f} beyond it), so nothing is left unexplained "
-                 "on these data" + (", given the additivity assumed for the catalogue step." if "catalogue" in f.index else "."))
+                 "on these data.")
     return " ".join(words)

@@ -11,7 +11,7 @@ from movierec_nb import reproduce as R
 from movierec_nb.claims import claims_for
 from movierec_nb.models.wang_ncf import WangNCF
 from movierec_nb.models.zeng_embedding import ZengEmbedding
-from movierec_nb.report import Report
+from movierec_nb.report import PER_UNIT, Report
 from movierec_nb.train import model_summary
 from conftest import assert_clean_report, drop_summary
 
@@ -54,6 +54,10 @@ def test_ncf_chapter_report_on_synthetic_data(paper, ncf_reports):
     chain = gap[gap["in chain"]]
     assert chain["change"].iloc[1:].sum() == pytest.approx(chain["HR@10"].iloc[-1] - chain["HR@10"].iloc[0])   # the waterfall adds up
     assert "claim itself" not in r.results["conclusion"]
+    # every row of the chain but the claim is measured (no row built from another network's step), with the training seeds it used
+    assert ((chain["HR@10"].iloc[:-1] <= 1) & chain["low"].iloc[:-1].notna()).all() and chain.index[-2].startswith(f"{paper} (tuned), negatives")
+    assert ceiling.loc[[f"{paper} (paper settings)", f"{paper} (tuned)"], "training seeds"].tolist() == [2, 2] and pd.read_parquet(ncf_reports / paper / f"synthetic-test.{PER_UNIT}").group.nunique() == 2
+    assert r.claims[0].ours_sd >= 0 and "2 training seeds" in r.claims[0].our_dataset
     assert {row["share"] for row in r.results["shares"]} == {0.3, 1.0}   # the scale curve: the test profile's two user shares
     assert 0 <= ours["full HR@10"] <= ours["sampled HR@10"] <= 1
     # the deep model and every baseline of the test profile were scored on the same split
