@@ -252,7 +252,9 @@ def gaps_markdown(gaps: pd.DataFrame, words: dict[str, str]) -> list[str]:
     out = ["## Where the NCF gaps come from", "",
            "Each NCF report walks from the paper-faithful run to the claim one factor at a time (all users is the primary setting; "
            "`experiments.gap_attribution`): data scale, training budget and capacity (the network tuned with the baselines' Optuna "
-           "budget), the catalogue, and what no measured step covers (unexplained); the steps add up to the gap. The best tuned "
+           "budget), the catalogue (the same network on the same users, its negatives drawn among less popular movies), and what no "
+           "measured step covers (unexplained). Every row but the claim is measured on one network lineage over the ceiling study's "
+           "training seeds, its interval a cluster bootstrap (seeds, then users), and the steps add up to the gap. The best tuned "
            "baseline on the same split is a reference row outside the chain. A report made before the chain was introduced shows "
            "its own rows.", ""]
     for where, g in gaps.groupby("report", sort=False):
