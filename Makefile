@@ -40,7 +40,7 @@ $(STAMP): $(DEPS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX) --extra-index-url https://pypi.org/simple) "$(TORCH)"
-	$(BIN)/pip install --quiet -e ".[dev,reference]"
+	$(BIN)/pip install --quiet -e ".[dev,reference,cluster]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (movierec_nb)" >/dev/null
 	touch $(STAMP)
 
@@ -84,7 +84,7 @@ lab: $(LAB)
 	$(BIN)/jupyter lab nbs/ --no-browser $(if $(filter 0,$(shell id -u)),--allow-root)
 
 $(DOCS): $(STAMP)
-	$(BIN)/pip install --quiet -e ".[dev,reference,docs]"
+	$(BIN)/pip install --quiet -e ".[dev,reference,cluster,docs]"
 	touch $(DOCS)
 
 # the library chapters executed, the paper chapters as their committed reports, the API from the docstrings

@@ -768,10 +768,12 @@ def compare_files(old: str | Path, new: str | Path) -> int:
 
 # %% ../nbs/20_reproduce.ipynb #70a6a78e
 @contextmanager
-def _environment(threads: int | None, data_dir: str | None) -> Iterator[int]:
-    "What every kernel inherits while the block runs: the thread count (`--threads`, else $MOVIEREC_THREADS, else 1), `--data-dir` and `blas_pin`; restored after."
+def _environment(threads: int | None, data_dir: str | None, scheduler: str | None = None) -> Iterator[int]:
+    "What every kernel inherits while the block runs: the thread count (`--threads`, else $MOVIEREC_THREADS, else 1), `--data-dir`, `--scheduler` and `blas_pin`; restored after."
+    from movierec_nb.tasks import SCHEDULER_ENV
     k = numeric_threads(threads)
-    new = {ENV_THREADS: str(k), **{v: str(k) for v in THREAD_VARS}} | ({ENV_DATA_DIR: str(Path(data_dir).expanduser().resolve())} if data_dir else {}) | blas_pin()
+    new = {ENV_THREADS: str(k), **{v: str(k) for v in THREAD_VARS}} | ({ENV_DATA_DIR: str(Path(data_dir).expanduser().resolve())} if data_dir else {}) | blas_pin() \
+        | ({SCHEDULER_ENV: scheduler} if scheduler else {})
     saved = {name: os.environ.get(name) for name in new}
     os.environ.update(new)
     try: yield k
@@ -816,6 +818,8 @@ def parser() -> argparse.ArgumentParser:
                     "executed (at its commit) is the working tree's; then run what is stale")
     ap.add_argument("--compare", nargs=2, metavar=("OLD", "NEW"), help="compare two reports' metrics.json by the determinism rule "
                     "(bitwise, EASE and iALS within KERNEL_TOLERANCE); exit 1 when a number breaks it; runs nothing")
+    ap.add_argument("--scheduler", default=None, metavar="ADDRESS", help="run the chapters' task lists on the Dask scheduler at ADDRESS "
+                    "(e.g. tcp://host:8786; needs pip install -e '.[cluster]'); checked before any work starts")
     ap.add_argument("--verbose", action="store_true", help="show the full traceback of an error")
     return ap
 
@@ -875,8 +879,11 @@ def main(argv: list[str] | None = None) -> int:
     a = parser().parse_args(argv)
     if a.jobs < 1: parser().error(f"--jobs must be >= 1, got {a.jobs}")
     if a.compare: return compare_files(*a.compare)
+    if a.scheduler:                                                  # an unreachable cluster stops the run before any work
+        from movierec_nb.tasks import CONNECT_TIMEOUT, cluster_client
+        cluster_client(a.scheduler, CONNECT_TIMEOUT).close()
     _interrupt_on_signals()
-    with _environment(a.threads, a.data_dir) as threads:
+    with _environment(a.threads, a.data_dir, a.scheduler) as threads:
         return _main(a, threads, resolve_data_dir(a.data_dir), Path(a.reports))
 
 def _main(a: Any, threads: int, root: Path, reports: Path) -> int:

@@ -12,6 +12,7 @@ import inspect
 import json
 import multiprocessing as mp
 import math
+import os
 import pickle
 import sys
 import time
@@ -24,7 +25,8 @@ from tqdm import tqdm
 from .core import atomic_write, file_digest, fix_threads, numeric_threads, report_progress
 
 # %% auto #0
-__all__ = ['resolve_exported', 'portable', 'code_files', 'task_key', 'TaskResults', 'TaskGroup', 'run_groups', 'run_tasks']
+__all__ = ['SCHEDULER_ENV', 'CONNECT_TIMEOUT', 'resolve_exported', 'portable', 'code_files', 'task_key', 'TaskResults',
+           'TaskGroup', 'run_groups', 'run_tasks', 'cluster_client']
 
 # %% ../nbs/09_tasks.ipynb #1d99a4cf
 def _exported(name: str) -> tuple[str, Any]:
@@ -109,10 +111,11 @@ def _run_one(fn: Callable[..., Any], threads: int, kwargs: dict[str, Any]) -> tu
     return fn(**kwargs), time.perf_counter() - t0
 
 class TaskResults(dict):
-    "`run_tasks`' results by task name; `seconds`: each task's compute time (NaN where unknown), `cached`: the tasks read from the cache."
-    def __init__(self, results: dict[str, Any], seconds: dict[str, float], cached: list[str]):
+    """`run_tasks`' results by task name; `seconds`: each task's compute time (NaN where unknown), `cached`: the tasks read from the cache,
+    `retried`: the tasks a cluster ran again because a worker died under them."""
+    def __init__(self, results: dict[str, Any], seconds: dict[str, float], cached: list[str], retried: list[str] | None = None):
         super().__init__(results)
-        self.seconds, self.cached = seconds, cached
+        self.seconds, self.cached, self.retried = seconds, cached, list(retried or [])
 
 # %% ../nbs/09_tasks.ipynb #7b3d575f
 @dataclasses.dataclass
@@ -123,6 +126,7 @@ class TaskGroup:
     shared: dict[str, Any] | None = None
     cache: str | Path | None = None
     fingerprint: str = ""
+    resources: dict[str, float] | None = None   # on a cluster: the worker resources each task needs, e.g. {"GPU": 1}
 
 def _prepare(g: TaskGroup, pooled: bool) -> tuple[Callable[..., Any], dict[str, Any], dict[str, Path]]:
     "The function a worker runs, the shared arguments (a notebook's objects as the package's) and each task's cache file."
@@ -141,6 +145,20 @@ def _recorded_seconds(file: Path) -> float:
     side = file.with_suffix(".json")
     return float(json.loads(side.read_text())["seconds"]) if side.exists() else math.nan
 
+# %% ../nbs/09_tasks.ipynb #6ea544ae
+SCHEDULER_ENV = "MOVIEREC_SCHEDULER"   # a Dask scheduler's address: `run_groups` sends its tasks there instead of the local pool
+
+def _run_in_pool(todo: list[tuple[str, str]], call: Callable[..., tuple], keep: Callable[..., None], processes: int, isolate: bool) -> None:
+    "Run `todo` in a local pool of spawned processes, keeping each result as it arrives; cancel the rest on a failure."
+    runner = resolve_exported(_run_one)       # this chapter's own helper, run by the workers
+    with ProcessPoolExecutor(processes, mp_context=mp.get_context("spawn"), max_tasks_per_child=1 if isolate else None) as ex:
+        futures = {ex.submit(runner, *call(key)): key for key in todo}
+        try:
+            for f in as_completed(futures): keep(futures[f], f.result)
+        except BaseException:
+            for f in futures: f.cancel()
+            raise
+
 # %% ../nbs/09_tasks.ipynb #fa574048
 def run_groups(groups: dict[str, TaskGroup], # group name -> its tasks; submitted in this order, each group's tasks in theirs
                processes: int = 1, # worker processes; 1 runs in this process (unless `isolate`)
@@ -148,16 +166,18 @@ def run_groups(groups: dict[str, TaskGroup], # group name -> its tasks; submitte
                desc: str = "runs", # the progress bar's label
                isolate: bool = False, # a fresh process per task (peak memory of its own)
                threads: int | None = None, # threads per process; None: `core.numeric_threads()` (1 by default)
+               scheduler: str | None = None, # a Dask scheduler's address; None: $MOVIEREC_SCHEDULER instead of a local pool, if set
               ) -> dict[str, TaskResults]:
-    "Every group's results, computed in one pool of `processes` processes, so that no worker idles while another group waits."
+    "Every group's results, computed in one pool of `processes` processes (or on a cluster), so that no worker idles while another group waits."
     if processes < 1: raise ValueError(f"processes must be >= 1, got {processes}")
     total = sum(len(g.tasks) for g in groups.values())
-    pooled, threads = isolate or (processes > 1 and total > 1), numeric_threads(threads)
+    address = scheduler or (os.environ.get(SCHEDULER_ENV) if isolate or processes > 1 else None) or None   # the env replaces a pool
+    pooled, threads = address is not None or isolate or (processes > 1 and total > 1), numeric_threads(threads)
     prepared = {k: _prepare(g, pooled) for k, g in groups.items()}
     results = {(k, n): pickle.loads(f.read_bytes()) for k, (_, _, files) in prepared.items() for n, f in files.items() if f.exists()}
     seconds = {key: _recorded_seconds(prepared[key[0]][2][key[1]]) for key in results}
     cached = {k: [n for n in g.tasks if (k, n) in results] for k, g in groups.items()}
-    todo = [(k, n) for k, g in groups.items() for n in g.tasks if (k, n) not in results]
+    todo, retried = [(k, n) for k, g in groups.items() for n in g.tasks if (k, n) not in results], []
     bar = tqdm(total=total, initial=total - len(todo), desc=desc, disable=not progress)
     def keep(key: tuple[str, str], get: Callable[[], tuple[Any, float]]) -> None:
         try: results[key], seconds[key] = get()
@@ -166,19 +186,13 @@ def run_groups(groups: dict[str, TaskGroup], # group name -> its tasks; submitte
         bar.update()
         report_progress("task", f"{desc} {len(results)}/{total}")
     call = lambda key: (prepared[key[0]][0], threads, {**prepared[key[0]][1], **(portable if pooled else dict)(groups[key[0]].tasks[key[1]])})  # noqa: E731
-    if not pooled:
+    if address is not None and todo: retried = _run_on_cluster(address, todo, call, keep, {k: g.resources for k, g in groups.items()})
+    elif not pooled:
         for key in todo: keep(key, lambda key=key: _run_one(*call(key)))
-    else:
-        runner = resolve_exported(_run_one)       # this chapter's own helper, run by the workers
-        with ProcessPoolExecutor(processes, mp_context=mp.get_context("spawn"), max_tasks_per_child=1 if isolate else None) as ex:
-            futures = {ex.submit(runner, *call(key)): key for key in todo}
-            try:
-                for f in as_completed(futures): keep(futures[f], f.result)
-            except BaseException:
-                for f in futures: f.cancel()
-                raise
+    else: _run_in_pool(todo, call, keep, processes, isolate)
     bar.close()
-    return {k: TaskResults({n: results[k, n] for n in g.tasks}, {n: seconds[k, n] for n in g.tasks}, cached[k]) for k, g in groups.items()}
+    return {k: TaskResults({n: results[k, n] for n in g.tasks}, {n: seconds[k, n] for n in g.tasks}, cached[k], [n for kk, n in retried if kk == k])
+            for k, g in groups.items()}
 
 # %% ../nbs/09_tasks.ipynb #bad065ab
 def run_tasks(fn: Callable[..., Any], # called as fn(**shared, **tasks[name]); a notebook's function is resolved to the package's
@@ -191,6 +205,44 @@ def run_tasks(fn: Callable[..., Any], # called as fn(**shared, **tasks[name]); a
               desc: str = "runs", # the progress bar's label
               isolate: bool = False, # a fresh process per task (peak memory of its own)
               threads: int | None = None, # threads per process; None: `core.numeric_threads()` (1 by default)
+              scheduler: str | None = None, # a Dask scheduler's address; None: $MOVIEREC_SCHEDULER instead of a local pool, if set
              ) -> TaskResults:
     "Results of `fn(**shared, **tasks[name])` by task name, in task order, computed in `processes` processes and cached."
-    return run_groups({"": TaskGroup(fn, tasks, shared, cache, fingerprint)}, processes, progress, desc, isolate, threads)[""]
+    return run_groups({"": TaskGroup(fn, tasks, shared, cache, fingerprint)}, processes, progress, desc, isolate, threads, scheduler)[""]
+
+# %% ../nbs/09_tasks.ipynb #443d8a14
+CONNECT_TIMEOUT = 10.0   # seconds `run_groups` waits for a cluster's scheduler before it gives up
+
+def cluster_client(address: str, # the scheduler, e.g. tcp://10.0.0.5:8786
+                   timeout: float = 10.0, # seconds to wait for it
+                  ) -> Any:
+    "A Dask distributed `Client` of the scheduler at `address`; a one-line error when Dask is not installed or nothing answers there."
+    try: from distributed import Client
+    except ImportError: raise ImportError("running tasks on a cluster needs Dask distributed, an optional dependency: "
+                                          "pip install -e '.[cluster]'") from None
+    try: return Client(address, timeout=timeout, set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as e:
+        raise ConnectionError(f"no Dask scheduler answers at {address!r} within {timeout:g} s ({type(e).__name__}); start one with "
+                              f"`dask scheduler` and workers with `dask worker <address> --nthreads 1`") from None
+
+def _worker_deaths(keys: list[str], dask_scheduler: Any = None) -> dict[str, int]:
+    "On the scheduler: how many times a worker died while running each task (`TaskState.suspicious`)."
+    return {k: dask_scheduler.tasks[k].suspicious for k in keys if k in dask_scheduler.tasks}
+
+def _run_on_cluster(address: str, todo: list[tuple[str, str]], call: Callable[..., tuple], keep: Callable[..., None],
+                    resources: dict[str, dict[str, float] | None]) -> list[tuple[str, str]]:
+    "Submit `todo` to the scheduler at `address`, keep each result as it arrives; the tasks that a worker's death made run again."
+    import uuid
+    from distributed import as_completed as arrived
+    run = uuid.uuid4().hex[:8]
+    names = {key: f"movierec-{run}-{key[0]}-{key[1]}" for key in todo}
+    with cluster_client(address, CONNECT_TIMEOUT) as client:
+        runner = resolve_exported(_run_one)
+        futures = {client.submit(runner, *call(key), key=names[key], pure=False, resources=resources.get(key[0])): key for key in todo}
+        try:
+            for f in arrived(futures, loop=client.loop): keep(futures[f], f.result)
+        except BaseException:
+            client.cancel(list(futures))
+            raise
+        deaths = client.run_on_scheduler(resolve_exported(_worker_deaths), list(names.values()))
+    return [key for key in todo if deaths.get(names[key], 0) > 0]
