@@ -21,10 +21,10 @@ from .core import ENV_CACHE_DIR, cache_dir
 from .tasks import resolve_exported
 
 # %% auto #0
-__all__ = ['THROUGHPUT', 'BENCHMARKS', 'ON_REQUEST', 'synthetic_dataset', 'bench_data_load', 'bench_splits', 'bench_trainer',
-           'peak_flops', 'flops_per_sample', 'step_breakdown', 'bench_throughput', 'bench_baselines', 'bench_stats',
-           'bench_zeng_paper', 'bench_reproduce', 'bench_tuning', 'bench_rnn_cells', 'profile_table', 'bench_profile',
-           'run_benchmarks', 'main']
+__all__ = ['THROUGHPUT', 'READ_BACK', 'BENCHMARKS', 'ON_REQUEST', 'synthetic_dataset', 'bench_data_load', 'bench_splits',
+           'bench_trainer', 'peak_flops', 'flops_per_sample', 'step_breakdown', 'bench_throughput', 'bench_baselines',
+           'bench_stats', 'bench_zeng_paper', 'bench_reproduce', 'bench_tuning', 'bench_rnn_cells', 'profile_table',
+           'bench_profile', 'run_benchmarks', 'main']
 
 # %% ../nbs/21_bench.ipynb #1e3dce68
 def _in_child(fn: Callable[..., dict], args: tuple, env: dict[str, str]) -> dict:
@@ -455,10 +455,13 @@ def _read_back_seconds(manifest: dict[str, Any]) -> float:
     return float(sum(float(m.group(1).replace(",", "")) for v in (manifest.get("reused") or {}).values()
                      for m in [re.search(r"([\d,.]+) s of compute", str(v))] if m))
 
+READ_BACK = "task compute read back from the cache"   # a profile_table phase: what an empty cache would compute again
+
 def profile_table(profile: str = "quick", # the profile whose committed reports are read
                   reports: str | Path | None = None, # the reports folder (default: the repository's)
                  ) -> pd.DataFrame:
-    "One row per report and timed phase (plus the rest of its wall time), sorted by seconds, with its shares of the report, chapter and profile."
+    """One row per report and timed phase (plus the rest of its wall time, and the task compute it read back from the task cache, which an
+    empty cache would spend again), sorted by seconds, with its shares of the report, chapter and profile."""
     from movierec_nb.report import Report
     from movierec_nb.reproduce import REPO
     from movierec_nb.summary import report_files
@@ -467,8 +470,9 @@ def profile_table(profile: str = "quick", # the profile whose committed reports 
         r = Report.load(p)
         total, phases = float(r.manifest.get("duration_s") or 0.0), {k: float(v) for k, v in r.timings.items()}
         phases["outside the timed phases"] = max(total - sum(phases.values()), 0.0)
+        if back := _read_back_seconds(r.manifest): phases[READ_BACK] = back
         for phase, s in phases.items():
-            rows.append((r.paper, f"{r.paper}/{r.label}", phase, s, total, _read_back_seconds(r.manifest)))
+            rows.append((r.paper, f"{r.paper}/{r.label}", phase, s, total + back, back))
     t = pd.DataFrame(rows, columns=["chapter", "report", "phase", "seconds", "report seconds", "read back (s)"])
     if t.empty: raise ValueError(f"no committed {profile!r} report to read (run `python -m movierec_nb.reproduce --profile {profile}`)")
     whole = t.drop_duplicates("report")["report seconds"].sum()

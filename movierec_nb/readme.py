@@ -34,12 +34,15 @@ def profile_markdown(reports: str | os.PathLike, profile: str = "quick", phases:
     ch = t.groupby("chapter")["seconds"].sum().sort_values(ascending=False)
     top = t.head(phases).assign(minutes=lambda d: (d["seconds"] / 60).round(1),
                                 **{"share of the profile": lambda d: d["share of profile"].map("{:.0%}".format)})
-    return "\n".join([f"The `{profile}` reports' wall times add up to {whole / 60:.0f} minutes of jobs; by chapter: "
+    back = t.drop_duplicates("report")["read back (s)"].sum()
+    return "\n".join([f"The `{profile}` reports' wall times and the task compute they read back from the task cache ({back / 60:.0f} minutes, "
+                      f"computed by earlier runs of the same code; an empty cache spends it again) add up to {whole / 60:.0f} minutes of jobs; by chapter: "
                       + ", ".join(f"{c} {s / 60:.0f} min ({s / whole:.0%})" for c, s in ch.items()) + ". The costliest phases:", "",
                       _md_table(top[["report", "phase", "minutes", "share of the profile"]]), "",
                       "(`python -m movierec_nb.bench --only profile` prints every row; a phase is what the chapter timed, the rest "
                       "of a report's wall time is \"outside the timed phases\".)"])
 
+# %% ../nbs/22_readme.ipynb #60faec37
 def reports_markdown(reports: str | os.PathLike) -> str:
     "Per profile: every committed report with its commit and wall time, and the wall times added up (the README's list)."
     import pandas as pd
@@ -49,10 +52,14 @@ def reports_markdown(reports: str | os.PathLike) -> str:
     for profile in ("quick", "paper"):
         t = reports_table(Path(reports), profile)
         if not len(t): continue
-        secs = pd.Series([Report.load(p).manifest.get("duration_s") for p in report_files(Path(reports), profile)], dtype=float)
-        out += [f"{len(t)} `{profile}` report(s), whose wall times add up to {secs.sum() / 3600:.1f} hours of jobs "
+        from movierec_nb.bench import _read_back_seconds
+        ms = [Report.load(p).manifest for p in report_files(Path(reports), profile)]
+        secs, back = pd.Series([m.get("duration_s") for m in ms], dtype=float), pd.Series([_read_back_seconds(m) for m in ms])
+        t = t.assign(**{"read back from the task cache": [f"{b:,.0f} s" if b else "—" for b in back]})
+        out += [f"{len(t)} `{profile}` report(s), whose wall times add up to {secs.sum() / 3600:.1f} hours of jobs, plus {back.sum() / 3600:.1f} hours "
+                "of task compute read back from the task cache "
                 f"(the longest: {', '.join(f'{r} {s / 60:.0f} min' for r, s in zip(t.report[secs.nlargest(3).index], secs.nlargest(3)))}):", "",
-                _md_table(t[["report", "commit", "date", "wall time"]].assign(report=[f"[{r}](reports/{r}.ipynb)" for r in t.report])), ""]
+                _md_table(t[["report", "commit", "date", "wall time", "read back from the task cache"]].assign(report=[f"[{r}](reports/{r}.ipynb)" for r in t.report])), ""]
     return "\n".join(out).strip() or "No report is committed."
 
 # %% ../nbs/22_readme.ipynb #585b2302
