@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 distributed = pytest.importorskip("distributed", reason="Dask distributed is the optional group .[cluster]; .ci/run installs it")
+pytestmark = pytest.mark.xdist_group("cluster")   # under `pytest -n`, one worker runs them all: one cluster, started once
 
 from movierec_nb import reproduce as R  # noqa: E402
 from movierec_nb import tasks as T  # noqa: E402
@@ -22,7 +23,7 @@ def cluster():
     "A local cluster of 2 worker processes, one thread each (what `dask worker --nthreads 1` starts on a machine)."
     import cloudpickle
     cloudpickle.register_pickle_by_value(sys.modules[__name__])    # the workers receive this module's helpers by value
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as c:
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as c:
         yield c.scheduler_address
 
 
