@@ -749,7 +749,7 @@ def compare_results(a: dict[str, Any], b: dict[str, Any], # two reports' metrics
     rows = []
     for p, (names, va) in la.items():
         vb = lb[p][1]
-        if VOLATILE.search(p.rsplit("/", 1)[-1]) or va == vb or (va != va and vb != vb): continue   # timings; equal; both NaN
+        if VOLATILE.search(re.sub(r"\[\d+\]$", "", p.rsplit("/", 1)[-1])) or va == vb or (va != va and vb != vb): continue   # timings (also a list of them); equal; both NaN
         model = next((m for m in tol if re.search(rf"\b{m}\b", names, re.I)), None)
         num = isinstance(va, (int, float)) and isinstance(vb, (int, float)) and not isinstance(va, bool)
         ok = model is not None and num and abs(va - vb) <= tol[model]
