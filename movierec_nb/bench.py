@@ -481,6 +481,7 @@ def profile_table(profile: str = "quick", # the profile whose committed reports 
     t["chapter share"] = t.groupby("chapter")["seconds"].transform("sum") / whole
     return t.sort_values("seconds", ascending=False, ignore_index=True)
 
+# %% ../nbs/21_bench.ipynb #e627747e
 def bench_profile(profile: str = "quick") -> list[dict]:
     "`profile_table` as benchmark rows: the profile's total, each chapter's seconds and share, then each phase over a minute."
     t = profile_table(profile)

@@ -348,6 +348,7 @@ def report_links(md: str) -> str:
         return f"[{m.group(1)}]({posixpath.normpath('../../nbs/' + m.group(2))})"
     return MD_LINK.sub(move, md)
 
+# %% ../nbs/20_reproduce.ipynb #035f8ead
 def merge_prose(src: list[Any], # the chapter's cells
                 rep: list[Any], # the report's cells: the chapter's, executed, plus its own (header, injected parameters)
                ) -> list[Any] | None:
@@ -886,6 +887,7 @@ def main(argv: list[str] | None = None) -> int:
     with _environment(a.threads, a.data_dir, a.scheduler) as threads:
         return _main(a, threads, resolve_data_dir(a.data_dir), Path(a.reports))
 
+# %% ../nbs/20_reproduce.ipynb #9a6246f4
 def _main(a: Any, threads: int, root: Path, reports: Path) -> int:
     "`main` once the arguments are read and the kernels' environment is set."
     runs = _selected_runs(a, root)

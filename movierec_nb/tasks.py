@@ -110,6 +110,7 @@ def _run_one(fn: Callable[..., Any], threads: int, kwargs: dict[str, Any]) -> tu
     t0 = time.perf_counter()
     return fn(**kwargs), time.perf_counter() - t0
 
+# %% ../nbs/09_tasks.ipynb #c14fca8e
 class TaskResults(dict):
     """`run_tasks`' results by task name; `seconds`: each task's compute time (NaN where unknown), `cached`: the tasks read from the cache,
     `retried`: the tasks a cluster ran again because a worker died under them."""
