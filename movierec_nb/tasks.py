@@ -5,9 +5,13 @@
 # %% ../nbs/09_tasks.ipynb #829c733d
 from __future__ import annotations
 
+import ast
+import copy
 import dataclasses
+import functools
 import hashlib
 import importlib
+import importlib.util
 import inspect
 import json
 import multiprocessing as mp
@@ -25,8 +29,8 @@ from tqdm import tqdm
 from .core import atomic_write, file_digest, fix_threads, numeric_threads, report_progress
 
 # %% auto #0
-__all__ = ['SCHEDULER_ENV', 'CONNECT_TIMEOUT', 'resolve_exported', 'portable', 'code_files', 'task_key', 'TaskResults',
-           'TaskGroup', 'run_groups', 'run_tasks', 'cluster_client']
+__all__ = ['SCHEDULER_ENV', 'CONNECT_TIMEOUT', 'resolve_exported', 'portable', 'code_files', 'code_closure', 'task_key',
+           'module_key', 'TaskResults', 'TaskGroup', 'run_groups', 'run_tasks', 'cluster_client']
 
 # %% ../nbs/09_tasks.ipynb #1d99a4cf
 def _exported(name: str) -> tuple[str, Any]:
@@ -75,7 +79,7 @@ def portable(value: Any, # a task's argument: a value, a container of values, an
     new.__dict__.update({k: portable(v) for k, v in vars(value).items()})
     return new
 
-# %% ../nbs/09_tasks.ipynb #f27591e5
+# %% ../nbs/09_tasks.ipynb #1eac3348
 def code_files(fn: Callable[..., Any]) -> dict[str, str]:
     "Module name -> source file of `fn`'s module and of every module of its top-level package reachable through module-level names."
     module = sys.modules.get(getattr(fn, "__module__", None) or "")
@@ -90,17 +94,183 @@ def code_files(fn: Callable[..., Any]) -> dict[str, str]:
             if isinstance(name, str) and name.split(".")[0] == root and name in sys.modules: todo.append(sys.modules[name])
     return dict(sorted(seen.items()))
 
+# %% ../nbs/09_tasks.ipynb #58bb817b
+@dataclasses.dataclass
+class _Module:
+    "A package module as definitions: name -> its top-level nodes, its imports (alias -> module, name), and its loose statements."
+    name: str
+    defs: dict[str, list[ast.AST]]
+    imports: dict[str, tuple[str, str | None]]
+    loose: list[ast.AST]
+
+def _bound(node: ast.AST) -> list[str]:
+    "The module-level names an assignment binds or changes (`x = ...`, `x[k] = ...`, `x.a = ...`, `a, b = ...`)."
+    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+    out = []
+    for t in targets:
+        while isinstance(t, (ast.Attribute, ast.Subscript)): t = t.value
+        out += [n.id for n in ast.walk(t) if isinstance(n, ast.Name)]
+    return out
+
+def _imports(node: ast.AST, module: str, package: str) -> dict[str, tuple[str, str | None]]:
+    "alias -> (absolute module, imported name or None for a module) of every import statement in `node`."
+    out = {}
+    for n in ast.walk(node):
+        if isinstance(n, ast.Import):
+            out.update({a.asname or a.name.split(".")[0]: (a.name if a.asname else a.name.split(".")[0], None) for a in n.names})
+        elif isinstance(n, ast.ImportFrom):
+            src = importlib.util.resolve_name("." * n.level + (n.module or ""), package) if n.level else n.module
+            out.update({a.asname or a.name: (src, a.name) for a in n.names if a.name != "*"})
+    return out
+
+# %% ../nbs/09_tasks.ipynb #868e672d
+def _patched_class(node: ast.AST) -> str | None:
+    "The class a top-level `@patch` function is added to (its first argument's annotation), else None."
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) or not node.args.args: return None
+    if not any((d.id if isinstance(d, ast.Name) else getattr(d, "attr", "")) == "patch" for d in node.decorator_list): return None
+    ann = node.args.args[0].annotation
+    return ann.id if isinstance(ann, ast.Name) else None
+
+@functools.lru_cache(maxsize=None)
+def _read_module(name: str, path: str, stamp: tuple[int, int]) -> _Module:
+    "The definitions of the module `name` in `path` (cached while its modification time and size, `stamp`, are unchanged)."
+    tree = ast.parse(Path(path).read_text())
+    package = name if Path(path).name == "__init__.py" else name.rpartition(".")[0]
+    m = _Module(name, {}, {}, [])
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)): m.imports.update(_imports(node, name, package)); continue
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant): continue          # a docstring
+        cls = _patched_class(node)
+        if cls is not None: names = [cls]
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)): names = [node.name]
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)): names = _bound(node)
+        else: names = []
+        if not names:
+            m.imports.update(_imports(node, name, package)); m.loose.append(node)              # try/if blocks, calls
+        for n in names: m.defs.setdefault(n, []).append(node)
+    return m
+
+# %% ../nbs/09_tasks.ipynb #e59a992a
+def _module(name: str) -> _Module | None:
+    "A module of the package as definitions, or None when it has no Python source."
+    try: spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError): return None
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"): return None
+    st = os.stat(spec.origin)
+    return _read_module(name, spec.origin, (st.st_mtime_ns, st.st_size))
+
+def _canonical_node(node: ast.AST) -> str:
+    "`ast.dump` of a definition without its docstrings (so prose edits do not count as code changes)."
+    node = copy.deepcopy(node)
+    for n in ast.walk(node):
+        body = getattr(n, "body", None)
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and body and isinstance(body[0], ast.Expr) \
+           and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+            n.body = body[1:] or [ast.Pass()]
+    return ast.dump(node)
+
+def _uses(nodes: list[ast.AST]) -> tuple[set[str], set[tuple[str, str]], set[str]]:
+    "Names the nodes load, (name, attribute) pairs they read, and string constants that name a module."
+    names, attrs, strings = set(), set(), set()
+    for n in (x for node in nodes for x in ast.walk(node)):
+        if isinstance(n, ast.Name): names.add(n.id)
+        elif isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name): attrs.add((n.value.id, n.attr))
+        elif isinstance(n, ast.Constant) and isinstance(n.value, str) and n.value.isidentifier() is False and "." in n.value: strings.add(n.value)
+    return names, attrs, strings
+
+# %% ../nbs/09_tasks.ipynb #5a2b7dff
+def _resolve(module: str, name: str, root: str, depth: int = 0) -> tuple[str, str | None] | None:
+    "Where `name`, as `module` sees it, is defined in the package: (module, definition), (module, None) for a module, or None."
+    if module.split(".")[0] != root or depth > 20: return None
+    m = _module(module)
+    if m is not None and name in m.defs: return (module, name)
+    if m is not None and name in m.imports:
+        src, what = m.imports[name]
+        if src.split(".")[0] != root: return None
+        return (src, None) if what is None else _resolve(src, what, root, depth + 1)
+    return (f"{module}.{name}", None) if _module(f"{module}.{name}") is not None else None   # `from . import stats`
+
+def _follow(m: _Module, nodes: list[ast.AST], root: str) -> list[tuple[str, str | None]]:
+    "The definitions (or whole modules) that `nodes` of module `m` use, through names, attributes, local imports and module strings."
+    package = m.name if m.name == root else m.name.rpartition(".")[0]
+    local = {k: v for n in nodes for k, v in _imports(n, m.name, package).items()}
+    names, attrs, strings = _uses(nodes)
+    out = [(s, None) for s in strings if s.split(".")[0] == root and _module(s) is not None]
+    for n in names:
+        src, what = local.get(n, (m.name, n))
+        hit = None if src.split(".")[0] != root else (src, None) if what is None else _resolve(src, what, root)
+        if hit is None: continue
+        if hit[1] is None and any(a[0] == n for a in attrs):            # `stats.interval`: only what is read from the module
+            out += [r for a in attrs if a[0] == n and (r := _resolve(hit[0], a[1], root)) is not None]
+        else: out.append(hit)
+    return out
+
+# %% ../nbs/09_tasks.ipynb #3f202253
+def code_closure(fn: Callable[..., Any], # a function of a package
+                 roots: tuple[tuple[str, str], ...] = (), # more (module, name) starting points: the classes of the task's arguments
+                ) -> dict[str, str]:
+    "'module.name' -> canonical code of every definition of `fn`'s package that `fn` (and `roots`) can reach; {} outside a package."
+    root = (getattr(fn, "__module__", None) or "__main__").split(".")[0]
+    if _module(fn.__module__) is None: return {}
+    todo, seen, out = [(fn.__module__, fn.__qualname__.split(".")[0]), *roots], set(), {}
+    while todo:
+        mod, name = todo.pop()
+        if (mod, name) in seen or (m := _module(mod)) is None: continue
+        seen.add((mod, name))
+        if name is None: todo += [(mod, d) for d in m.defs]; continue      # a whole module (passed as an object, named in a string)
+        if name not in m.defs or name in m.imports:                          # an import (or a class imported here and patched)
+            src, what = m.imports.get(name, (mod, name))
+            hit = (src, None) if what is None else _resolve(src, what, root) if src != mod else None
+            if hit is not None: todo.append(hit)
+        if name not in m.defs: continue
+        if m.loose and f"{mod}:<loose>" not in out:
+            out[f"{mod}:<loose>"] = "\n".join(_canonical_node(n) for n in m.loose); todo += _follow(m, m.loose, root)
+        out[f"{mod}.{name}"] = "\n".join(_canonical_node(n) for n in m.defs[name])
+        todo += _follow(m, m.defs[name], root)
+    return dict(sorted(out.items()))
+
+# %% ../nbs/09_tasks.ipynb #4d8ac043
+def _roots(values: Any, root: str, depth: int = 0) -> set[tuple[str, str]]:
+    "(module, class) of every argument (also inside lists, tuples, dicts, two levels deep) whose class belongs to the package `root`."
+    out, cls = set(), type(values)
+    if cls.__module__.split(".")[0] == root: out.add((cls.__module__, cls.__qualname__.split(".")[0]))
+    if depth < 2 and isinstance(values, (list, tuple, dict)):
+        for v in list(values.values() if isinstance(values, dict) else values)[:100]: out |= _roots(v, root, depth + 1)
+    return out
+
+def _code_text(fn: Callable[..., Any], roots: tuple[tuple[str, str], ...]) -> str:
+    "The code part of a task's key: each reachable definition's digest, or the function's own source outside a package."
+    closure = code_closure(fn, roots)
+    if closure: return "|".join(f"{k}:{hashlib.sha256(v.encode()).hexdigest()[:16]}" for k, v in closure.items())
+    try: return inspect.getsource(fn)
+    except (TypeError, OSError): return ""           # builtins and the like have no source
+
+def _keyed(fn: Callable[..., Any]) -> Callable[..., Any]:
+    "A chapter's function keyed as the package's copy, when it is exported; any other function as it is."
+    if fn.__module__ != "__main__": return fn
+    try: return resolve_exported(fn)
+    except ValueError: return fn                     # a notebook's own function: keyed by its source
+
 def task_key(fn: Callable[..., Any], # the task's function
              kwargs: dict[str, Any], # the task's own arguments
              fingerprint: str = "", # what the shared inputs are (data checksums, the split)
+             shared: dict[str, Any] | None = None, # the shared arguments: their classes are followed too
+             memo: dict[Any, str] | None = None, # code texts already computed for this function (one per task list)
             ) -> str:
-    "Cache key of one task: hash of the function, the source files it can reach (`code_files`), the arguments and `fingerprint`."
-    if fn.__module__ == "__main__":                  # a chapter's function: keyed as the package's copy, when it is exported
-        try: fn = resolve_exported(fn)
-        except ValueError: pass                      # a notebook's own function: keyed by its source
+    "Cache key of one task: hash of the function, the definitions it can reach (`code_closure`), the arguments and `fingerprint`."
+    fn, memo = _keyed(fn), {} if memo is None else memo
+    roots = tuple(sorted(_roots([kwargs, shared or {}], fn.__module__.split(".")[0])))
+    if roots not in memo: memo[roots] = _code_text(fn, roots)
+    text = "|".join([f"{fn.__module__}.{fn.__qualname__}", memo[roots], json.dumps(kwargs, sort_keys=True, default=str), fingerprint])
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+# %% ../nbs/09_tasks.ipynb #5d74b2e4
+def module_key(fn: Callable[..., Any], kwargs: dict[str, Any], fingerprint: str = "") -> str:
+    "The former key (whole source files of every reachable module, `code_files`): entries written under it are still read back."
+    fn = _keyed(fn)
     files = code_files(fn)
     try: code = "|".join(f"{m}:{file_digest(f)}" for m, f in files.items()) if files else inspect.getsource(fn)
-    except (TypeError, OSError): code = ""           # builtins and the like have no source
+    except (TypeError, OSError): code = ""
     text = "|".join([f"{fn.__module__}.{fn.__qualname__}", code, json.dumps(kwargs, sort_keys=True, default=str), fingerprint])
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
@@ -133,8 +303,18 @@ def _prepare(g: TaskGroup, pooled: bool) -> tuple[Callable[..., Any], dict[str, 
     "The function a worker runs, the shared arguments (a notebook's objects as the package's) and each task's cache file."
     fn = resolve_exported(g.fn) if pooled else g.fn
     shared = portable(g.shared or {}) if pooled else g.shared or {}
-    files = {n: Path(g.cache) / f"{task_key(fn, kw, g.fingerprint)}.pkl" for n, kw in g.tasks.items()} if g.cache is not None else {}
+    if g.cache is None: return fn, shared, {}
+    memo, folder = {}, Path(g.cache)
+    files = {n: folder / f"{task_key(fn, kw, g.fingerprint, g.shared, memo)}.pkl" for n, kw in g.tasks.items()}
+    for n, f in files.items():                      # an entry of the former key, valid while no reachable module changed: adopted
+        if not f.exists() and (old := folder / f"{module_key(fn, g.tasks[n], g.fingerprint)}.pkl").exists(): _adopt(old, f)
     return fn, shared, files
+
+def _adopt(old: Path, new: Path) -> None:
+    "Copy a cached result (and its seconds) from the former key's file to the current key's."
+    with atomic_write(new, "wb") as fh: fh.write(old.read_bytes())
+    if old.with_suffix(".json").exists():
+        with atomic_write(new.with_suffix(".json"), "w") as fh: fh.write(old.with_suffix(".json").read_text())
 
 def _store(file: Path, name: str, result: Any, seconds: float) -> None:
     "Pickle a finished task's result, and its seconds beside it."
