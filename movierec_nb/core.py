@@ -266,6 +266,7 @@ class RunManifest:
     warnings: list[str] = field(default_factory=list)            # caveats the report prints (e.g. verify=False)
     captured_warnings: list[str] = field(default_factory=list)   # library warnings raised during the run
     reused: dict[str, str] = field(default_factory=dict)        # step -> the work read back from earlier runs (caches, storages)
+    cluster: dict[str, str] = field(default_factory=dict)       # step -> where its tasks ran on a cluster, and how many were run again
     _t0: float = field(default_factory=time.perf_counter, repr=False)
 
     def add_data(self, source: Any) -> "RunManifest":

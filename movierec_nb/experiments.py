@@ -24,8 +24,9 @@ from .train import ImplicitPairs, TorchScorer, TrainConfig, Trainer, ranking_val
 __all__ = ['KS', 'METRIC_TESTS', 'UNEXPLAINED', 'NCFSettings', 'activity_buckets', 'ranking_row', 'implicit_loo_run',
            'tail_candidates', 'catalogue_sweep', 'protocol_orders', 'diagnostics', 'plot_catalogue', 'summarise',
            'mean_std', 'runs_to_json', 'plot_hr_at_k', 'plot_activity', 'plot_protocols', 'run_seeds', 'plot_used_data',
-           'pooled', 'ncf_statistics', 'hr_estimate', 'activity_trend', 'plot_intervals', 'plot_results', 'hr_reason',
-           'ceiling_study', 'plot_ceiling', 'gap_attribution', 'ceiling_estimate', 'gap_conclusion']
+           'pooled', 'ncf_statistics', 'hr_estimate', 'activity_trend', 'versus_units', 'plot_intervals',
+           'plot_results', 'hr_reason', 'ceiling_study', 'plot_ceiling', 'gap_attribution', 'ceiling_estimate',
+           'gap_conclusion']
 
 # %% ../nbs/06_experiments.ipynb #3ef2cd38
 @dataclass
@@ -354,11 +355,23 @@ def hr_estimate(stats_: dict[str, Any], std: pd.DataFrame, name: str) -> dict[st
     return {**{k: float(row[k]) for k in ("mean", "low", "high")}, "n": int(row["n"]), "sd": float(std.loc[name, "sampled HR@10"])}
 
 # %% ../nbs/06_experiments.ipynb #76b57fe0
-def activity_trend(runs: list[dict[str, Any]], name: str, seed: int = 0) -> dict[str, float]:
-    "Spearman ρ of the network's per-user hit@10 against the user's training interactions, pooled over data seeds, with its interval."
-    from movierec_nb.stats import rank_correlation
-    n_train = pd.concat([r["n_train"] for r in runs]).to_numpy(float)
-    return rank_correlation(n_train, pooled(runs, "HR@10")[name].to_numpy(), seed=seed)
+def _seed_of_units(runs: list[dict[str, Any]], metric: str = "HR@10") -> np.ndarray:
+    "The data seed of every (data seed, user) row of `pooled(runs, metric)`, in its order."
+    return pooled(runs, metric).index.get_level_values("seed").to_numpy()
+
+def activity_trend(runs: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    """Spearman ρ of the network's per-user hit@10 against the user's training interactions, pooled over data seeds, with the cluster
+    bootstrap's interval (data seeds, then users in each); `units` holds what it was computed from (`stats.finding_units`)."""
+    from movierec_nb.stats import finding_units, recompute_finding
+    units = finding_units("spearman", pd.concat([r["n_train"] for r in runs]), pooled(runs, "HR@10")[name], _seed_of_units(runs))
+    r = recompute_finding(units)
+    return {"rho": r["value"], "low": r["low"], "high": r["high"], "n": r["n"], "clusters": len(runs), "units": units}
+
+def versus_units(runs: list[dict[str, Any]], name: str, versus: str, metric: str = "HR@10") -> pd.DataFrame:
+    "The units of `name` − `versus` on `metric`, pooled over data seeds, for the cluster bootstrap of the mean difference (`stats.finding_units`)."
+    from movierec_nb.stats import finding_units
+    values = pooled(runs, metric)
+    return finding_units("mean_diff", values[name], values[versus], _seed_of_units(runs, metric))
 
 # %% ../nbs/06_experiments.ipynb #58980254
 def plot_intervals(stats_: dict[str, Any], name: str, label: str, claimed: float | None = None) -> Any:

@@ -24,9 +24,9 @@ from fastcore.basics import patch
 from .core import RunManifest, fix_threads, report_progress, start_run, write_json
 
 # %% auto #0
-__all__ = ['PROFILES', 'PER_UNIT', 'SHOWN_PACKAGES', 'NOT_SETTINGS', 'check_value', 'ChapterSettings', 'ClaimRow', 'Finding',
-           'jsonable', 'Report', 'report_label', 'ChapterRun', 'format_value', 'settings_used', 'provenance',
-           'report_header']
+__all__ = ['PROFILES', 'PER_UNIT', 'FINDING_UNITS', 'SHOWN_PACKAGES', 'NOT_SETTINGS', 'check_value', 'ChapterSettings',
+           'ClaimRow', 'Finding', 'jsonable', 'Report', 'report_label', 'ChapterRun', 'split_units', 'format_value',
+           'settings_used', 'provenance', 'report_header']
 
 # %% ../nbs/00a_report.ipynb #7fdab4d6
 PROFILES = ("test", "quick", "paper")
@@ -293,12 +293,24 @@ def note_reuse(self: ChapterRun, step: str, # the step that read earlier work ba
 # %% ../nbs/00a_report.ipynb #d948e49d
 @patch
 def note_cached(self: ChapterRun, step: str, results: Any) -> Any:
-    "`note_reuse` for the results of `tasks.run_tasks` (its `cached` tasks and their recorded seconds); returns `results`."
+    """`note_reuse` for the results of `tasks.run_tasks` (its `cached` tasks and their recorded seconds), and where the others ran when a
+    cluster ran them (with the tasks a worker's death made it run again); returns `results`."""
     self.note_reuse(step, len(results.cached), len(results), float(sum(results.seconds[n] for n in results.cached)))
+    if getattr(results, "cluster", None):
+        again = list(results.retried)
+        self.manifest.cluster[step] = (f"{len(results) - len(results.cached)} tasks on the Dask cluster at {results.cluster}, {len(again)} run again "
+                                       "after a worker died" + (f" ({', '.join(again)})" if again else ""))
     return results
 
 # %% ../nbs/00a_report.ipynb #8fead783
 PER_UNIT = "per-unit.parquet"   # beside <label>-<profile>.metrics.json: the values every claim's interval is computed from
+FINDING_UNITS = "finding-units.parquet"   # beside it too: the units behind every finding's interval (`stats.finding_units`)
+
+def split_units(findings: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    "The findings without their `units` column, and the units as one long table (claim, unit, method, group, x, y)."
+    units = {c: u for c, u in zip(findings.claim, findings.get("units", [None] * len(findings))) if isinstance(u, pd.DataFrame)}
+    long = pd.concat(units, names=["claim", "unit"]).reset_index() if units else pd.DataFrame(columns=["claim", "unit", "method", "group", "x", "y"])
+    return findings.drop(columns="units", errors="ignore"), long
 
 @patch
 def save(self: ChapterRun, results: dict[str, Any] | None = None, # what the chapter measured (frames allowed)
@@ -306,8 +318,9 @@ def save(self: ChapterRun, results: dict[str, Any] | None = None, # what the cha
          findings: Any = None, # qualitative claims (rows of `Finding`)
          figures: dict[str, Any] | None = None, # name -> matplotlib figure
          per_unit: pd.DataFrame | None = None, # the claims' per-unit values (`claims.per_unit_frame`), written beside the report
+         finding_units: pd.DataFrame | None = None, # the findings' units (`split_units`), written beside the report
         ) -> Report:
-    "Finish the manifest; in a report run write the figures, the per-unit values and `<label>-<profile>.metrics.json`. Returns the report."
+    "Finish the manifest; in a report run write the figures, the per-unit values, the findings' units and `<label>-<profile>.metrics.json`."
     report_progress("phase", "saving the report")
     report = Report(self.paper, self.label, self.profile, claims, findings, results or {},
                     {k: round(v, 3) for k, v in self.timings.items()}, self.manifest.finish().to_dict())
@@ -317,6 +330,8 @@ def save(self: ChapterRun, results: dict[str, Any] | None = None, # what the cha
     for name, fig in (figures or {}).items():
         fig.savefig(self.report_dir / "figures" / f"{self.label}-{self.profile}-{name}.png", dpi=110, bbox_inches="tight")
     if per_unit is not None: per_unit.to_parquet(self.report_dir / f"{self.label}-{self.profile}.{PER_UNIT}", index=False)
+    if finding_units is not None and len(finding_units):
+        finding_units.to_parquet(self.report_dir / f"{self.label}-{self.profile}.{FINDING_UNITS}", index=False)
     report.save(self.report_dir / f"{self.label}-{self.profile}.metrics.json")
     return report
 
@@ -344,7 +359,8 @@ def provenance(report: Report) -> dict[str, str]:
             "wall time": f"{m['duration_s']:,.1f} s" if m.get("duration_s") is not None else "unfinished", "threads": str(m.get("threads")),
             "machine": f"{machine.get('cpu_model', machine.get('processor'))}, {machine.get('cpu_count')} CPUs; {m.get('platform')}",
             "software": f"Python {m.get('python')}; {pkgs}"} | ({"read back": "; ".join(f"{k}: {v}" for k, v in m["reused"].items())}
-                                                               if m.get("reused") else {})
+                                                               if m.get("reused") else {}) | \
+           ({"cluster": "; ".join(f"{k}: {v}" for k, v in m["cluster"].items())} if m.get("cluster") else {})
 
 # %% ../nbs/00a_report.ipynb #08410a97
 def _table(title: str, rows: dict[str, Any]) -> list[str]:

@@ -12,9 +12,10 @@ import pandas as pd
 from scipy import stats
 
 # %% auto #0
-__all__ = ['TOST_LEVEL', 'TESTS', 'ESTIMATE_KEYS', 'bootstrap_ci', 'mcnemar_exact', 'paired_pvalue', 'paired_comparison', 'holm',
-           'compare_to', 'interval', 'cluster_interval', 'statistic_interval', 'f1_of_means', 'estimate', 'reestimate',
-           'paired_family', 'rank_correlation', 'slope_interval']
+__all__ = ['TOST_LEVEL', 'TESTS', 'ESTIMATE_KEYS', 'FINDING_METHODS', 'bootstrap_ci', 'mcnemar_exact', 'paired_pvalue',
+           'paired_comparison', 'holm', 'compare_to', 'interval', 'cluster_interval', 'statistic_interval',
+           'f1_of_means', 'estimate', 'reestimate', 'paired_family', 'rank_correlation', 'slope_interval', 'thirds',
+           'third_gap', 'cluster_rank_correlation', 'finding_units', 'recompute_finding']
 
 # %% ../nbs/03a_stats.ipynb #039ab59e
 def _as_rows(values: Any) -> np.ndarray:
@@ -246,3 +247,71 @@ def slope_interval(x: Any, y: Any, # paired values (x: e.g. log10 of the trainin
     r = stats.linregress(x, y)
     t = stats.t.ppf(0.5 + level / 2, len(x) - 2)
     return {"slope": float(r.slope), "low": float(r.slope - t * r.stderr), "high": float(r.slope + t * r.stderr), "p": float(r.pvalue), "n": int(len(x))}
+
+# %% ../nbs/03a_stats.ipynb #67801d7d
+def thirds(key: pd.Series, labels: tuple[str, str, str] = ("low", "middle", "high")) -> pd.Series:
+    "The third (by `labels`) each unit falls in when the units are ordered by `key` (ties by rank order)."
+    return pd.Series(pd.qcut(key.rank(method="first"), 3, labels=list(labels)), index=key.index)
+
+def third_gap(hit: pd.Series, key: pd.Series, level: float = 0.95) -> dict[str, float]:
+    "Mean hit of the top third by `key` minus the bottom third, with a normal-approximation interval and Welch's t-test p-value."
+    t = thirds(key)
+    hi, lo = hit[t == "high"].to_numpy(float), hit[t == "low"].to_numpy(float)
+    d, se = hi.mean() - lo.mean(), np.sqrt(hi.var(ddof=1) / len(hi) + lo.var(ddof=1) / len(lo))
+    z = stats.norm.ppf(0.5 + level / 2)
+    return {"diff": float(d), "low": float(d - z * se), "high": float(d + z * se), "p": float(stats.ttest_ind(hi, lo, equal_var=False).pvalue),
+            "n": int(len(hi) + len(lo))}
+
+def cluster_rank_correlation(groups: list[tuple[Any, Any]], # (x, y) of each data seed, paired per unit (lengths may differ)
+                             n_resamples: int = 2000, level: float = 0.95, seed: int = 0) -> dict[str, float]:
+    "Spearman's ρ of the pooled units with a two-stage percentile bootstrap (seeds, then units in each): keys rho, low, high, p, n, clusters."
+    xs = [(np.asarray(x, float), np.asarray(y, float)) for x, y in groups]
+    if len(xs) == 1: return {**rank_correlation(*xs[0], n_resamples, level, seed), "clusters": 1}
+    x, y = np.concatenate([a for a, _ in xs]), np.concatenate([b for _, b in xs])
+    r, rng, k = stats.spearmanr(x, y), np.random.default_rng(seed), len(xs)
+    dist = np.empty(n_resamples)
+    for b in range(n_resamples):                                  # a loop over resamples, each vectorised over its units
+        picks = [xs[s] for s in rng.integers(0, k, k)]
+        rows = [rng.integers(0, len(a), len(a)) for a, _ in picks]
+        dist[b] = stats.spearmanr(np.concatenate([a[i] for (a, _), i in zip(picks, rows)]),
+                                  np.concatenate([c[i] for (_, c), i in zip(picks, rows)])).statistic
+    low, high = np.nanpercentile(dist, [50 - 50 * level, 50 + 50 * level])
+    return {"rho": float(r.statistic), "low": float(low), "high": float(high), "p": float(r.pvalue), "n": int(len(x)), "clusters": k}
+
+# %% ../nbs/03a_stats.ipynb #4174808f
+FINDING_METHODS = ("paired:mcnemar", "paired:wilcoxon", "paired:ttest", "mean_diff", "mean_diff:training_seeds", "spearman", "slope",
+                   "third_gap")
+
+def finding_units(method: str, # one of `FINDING_METHODS`
+                  x: Any, y: Any, # the two per-unit columns, in unit order
+                  group: Any = None, # the group of each unit (data or training seed); None: one group
+                 ) -> pd.DataFrame:
+    "The per-unit values a finding's statistic is computed from, as a table: method, group, x, y."
+    if method not in FINDING_METHODS: raise ValueError(f"unknown method {method!r}; one of {', '.join(FINDING_METHODS)}")
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    y = np.full(x.shape, float(y)) if y.ndim == 0 else y                  # a constant (a claimed value, 0.5) for every unit
+    g = np.zeros(x.shape, int) if group is None else np.asarray(group)
+    if x.ndim != 1 or y.shape != x.shape or g.shape != x.shape:
+        raise ValueError(f"x, y and group must be 1-D of one length, got {x.shape}, {y.shape}, {g.shape}")
+    return pd.DataFrame({"method": method, "group": g, "x": x, "y": y})
+
+# %% ../nbs/03a_stats.ipynb #513d506a
+def _groups(units: pd.DataFrame) -> list[pd.DataFrame]:
+    return [g for _, g in units.groupby("group", sort=True)] if "group" in units else [units]
+
+def recompute_finding(units: pd.DataFrame, # `finding_units`' table of one finding (a file's rows of one claim)
+                     ) -> dict[str, float]:
+    "A finding's statistic (value), interval (low, high) and n recomputed from its stored units by the function that made it."
+    method, parts = str(units["method"].iloc[0]), _groups(units)
+    x, y, single = units["x"].to_numpy(float), units["y"].to_numpy(float), len(parts) == 1
+    if method.startswith("paired:") and single: r = paired_comparison(x, y, method.split(":", 1)[1]); v = r["diff"]
+    elif method == "mean_diff": r = cluster_interval([p.x.to_numpy(float) - p.y.to_numpy(float) for p in parts]); v = r["mean"]
+    elif method == "mean_diff:training_seeds":
+        d = np.stack([p.x.to_numpy(float) - p.y.to_numpy(float) for p in parts])
+        r = interval(d.mean(0), float(np.std(d.mean(1), ddof=1) / np.sqrt(len(d))) if len(d) > 1 else 0.0); v = r["mean"]
+    elif method == "spearman": r = cluster_rank_correlation([(p.x, p.y) for p in parts]); v = r["rho"]
+    elif method == "slope" and single: r = slope_interval(x, y); v = r["slope"]
+    elif method == "third_gap" and single: r = third_gap(pd.Series(x), pd.Series(y)); v = r["diff"]
+    elif method in FINDING_METHODS: raise ValueError(f"{method} takes one group of units, got {len(parts)}")
+    else: raise ValueError(f"unknown method {method!r}; one of {', '.join(FINDING_METHODS)}")
+    return {"value": float(v), "low": float(r["low"]), "high": float(r["high"]), "n": int(r["n"])}

@@ -17,9 +17,9 @@ from .report import ClaimRow, Report
 # %% auto #0
 __all__ = ['OLD_REPORT', 'TREND_CLAIM', 'PAPER_COLORS', 'LOWER_IS_BETTER', 'report_files', 'summary_inputs', 'registry_verdict',
            'collect_claims', 'collect_trends', 'dataset_slopes', 'pooled_trend', 'reports_table', 'collect_gaps',
-           'recompute_claims', 'compact_table', 'verdict_counts', 'scope_paragraph', 'gaps_markdown', 'trend_markdown',
-           'summary_markdown', 'collect_controls', 'control_markdown', 'plot_overview', 'plot_trends', 'summary_path',
-           'write_summary']
+           'recompute_claims', 'recompute_findings', 'compact_table', 'verdict_counts', 'scope_paragraph',
+           'gaps_markdown', 'trend_markdown', 'summary_markdown', 'collect_controls', 'control_markdown',
+           'plot_overview', 'plot_trends', 'summary_path', 'write_summary']
 
 # %% ../nbs/08_summary.ipynb #881e1eac
 def report_files(reports: str | Path, profile: str) -> list[Path]:
@@ -189,6 +189,25 @@ def recompute_claims(reports: str | Path, profile: str) -> pd.DataFrame:
                              else "differs")
             rows.append(row)
     return pd.DataFrame(rows, columns=["report", "model", "metric", "variant", "low", "high", "low again", "high again", "status"])
+
+# %% ../nbs/08_summary.ipynb #6f80b7b6
+def recompute_findings(reports: str | Path, profile: str) -> pd.DataFrame:
+    "Every finding with an interval of every report: its statistic and interval as stored and as recomputed from the units beside the report."
+    from movierec_nb.report import FINDING_UNITS
+    from movierec_nb.stats import recompute_finding
+    rows = []
+    for p in report_files(reports, profile):
+        r, f = Report.load(p), p.with_name(p.name.removesuffix("metrics.json") + FINDING_UNITS)
+        units = pd.read_parquet(f) if f.exists() else None
+        for x in (x for x in r.findings if np.isfinite(x.low)):
+            u = None if units is None else units[units.claim == x.claim]
+            again = recompute_finding(u) if u is not None and len(u) else {"value": np.nan, "low": np.nan, "high": np.nan}
+            stored = [x.value, x.low, x.high]
+            status = ("no units file" if units is None else "no units for this finding" if not len(u) else "equal"
+                      if np.isclose(stored, [again["value"], again["low"], again["high"]], rtol=0, atol=1e-12).all() else "differs")
+            rows.append({"report": str(p.relative_to(reports)).removesuffix(".metrics.json"), "claim": x.claim, "value": x.value, "low": x.low,
+                         "high": x.high, "value again": again["value"], "low again": again["low"], "high again": again["high"], "status": status})
+    return pd.DataFrame(rows, columns=["report", "claim", "value", "low", "high", "value again", "low again", "high again", "status"])
 
 # %% ../nbs/08_summary.ipynb #cbba42c2
 def _fmt(x: float, low: float | None = None, high: float | None = None) -> str:

@@ -30,7 +30,7 @@ from .core import atomic_write, file_digest, fix_threads, numeric_threads, repor
 
 # %% auto #0
 __all__ = ['SCHEDULER_ENV', 'CONNECT_TIMEOUT', 'resolve_exported', 'portable', 'code_files', 'code_closure', 'task_key',
-           'module_key', 'TaskResults', 'TaskGroup', 'run_groups', 'run_tasks', 'cluster_client']
+           'module_key', 'TaskResults', 'TaskGroup', 'gpu_resources', 'run_groups', 'run_tasks', 'cluster_client']
 
 # %% ../nbs/09_tasks.ipynb #1d99a4cf
 def _exported(name: str) -> tuple[str, Any]:
@@ -283,10 +283,11 @@ def _run_one(fn: Callable[..., Any], threads: int, kwargs: dict[str, Any]) -> tu
 # %% ../nbs/09_tasks.ipynb #c14fca8e
 class TaskResults(dict):
     """`run_tasks`' results by task name; `seconds`: each task's compute time (NaN where unknown), `cached`: the tasks read from the cache,
-    `retried`: the tasks a cluster ran again because a worker died under them."""
-    def __init__(self, results: dict[str, Any], seconds: dict[str, float], cached: list[str], retried: list[str] | None = None):
+    `retried`: the tasks a cluster ran again because a worker died under them, `cluster`: the scheduler that ran the others (None: local)."""
+    def __init__(self, results: dict[str, Any], seconds: dict[str, float], cached: list[str], retried: list[str] | None = None,
+                 cluster: str | None = None):
         super().__init__(results)
-        self.seconds, self.cached, self.retried = seconds, cached, list(retried or [])
+        self.seconds, self.cached, self.retried, self.cluster = seconds, cached, list(retried or []), cluster
 
 # %% ../nbs/09_tasks.ipynb #7b3d575f
 @dataclasses.dataclass
@@ -298,6 +299,11 @@ class TaskGroup:
     cache: str | Path | None = None
     fingerprint: str = ""
     resources: dict[str, float] | None = None   # on a cluster: the worker resources each task needs, e.g. {"GPU": 1}
+
+def gpu_resources(device: str, # a chapter's device setting: auto, cpu, cuda, cuda:N
+                 ) -> dict[str, float] | None:
+    "The cluster resources a training task asks for: a GPU when the chapter asks for CUDA; none for auto (any worker, CUDA where it has one) or cpu."
+    return {"GPU": 1} if str(device).startswith("cuda") else None
 
 def _prepare(g: TaskGroup, pooled: bool) -> tuple[Callable[..., Any], dict[str, Any], dict[str, Path]]:
     "The function a worker runs, the shared arguments (a notebook's objects as the package's) and each task's cache file."
@@ -321,6 +327,7 @@ def _store(file: Path, name: str, result: Any, seconds: float) -> None:
     with atomic_write(file, "wb") as fh: pickle.dump(result, fh)
     with atomic_write(file.with_suffix(".json"), "w") as fh: json.dump({"task": name, "seconds": seconds}, fh)
 
+# %% ../nbs/09_tasks.ipynb #24f99083
 def _recorded_seconds(file: Path) -> float:
     "The compute seconds recorded beside a cached result (NaN for an entry written before they were recorded)."
     side = file.with_suffix(".json")
@@ -372,8 +379,8 @@ def run_groups(groups: dict[str, TaskGroup], # group name -> its tasks; submitte
         for key in todo: keep(key, lambda key=key: _run_one(*call(key)))
     else: _run_in_pool(todo, call, keep, processes, isolate)
     bar.close()
-    return {k: TaskResults({n: results[k, n] for n in g.tasks}, {n: seconds[k, n] for n in g.tasks}, cached[k], [n for kk, n in retried if kk == k])
-            for k, g in groups.items()}
+    return {k: TaskResults({n: results[k, n] for n in g.tasks}, {n: seconds[k, n] for n in g.tasks}, cached[k], [n for kk, n in retried if kk == k],
+                           address if address is not None and any(kk == k for kk, _ in todo) else None) for k, g in groups.items()}
 
 # %% ../nbs/09_tasks.ipynb #bad065ab
 def run_tasks(fn: Callable[..., Any], # called as fn(**shared, **tasks[name]); a notebook's function is resolved to the package's
@@ -387,9 +394,10 @@ def run_tasks(fn: Callable[..., Any], # called as fn(**shared, **tasks[name]); a
               isolate: bool = False, # a fresh process per task (peak memory of its own)
               threads: int | None = None, # threads per process; None: `core.numeric_threads()` (1 by default)
               scheduler: str | None = None, # a Dask scheduler's address; None: $MOVIEREC_SCHEDULER instead of a local pool, if set
+              resources: dict[str, float] | None = None, # on a cluster: what each task needs of a worker (`gpu_resources`)
              ) -> TaskResults:
     "Results of `fn(**shared, **tasks[name])` by task name, in task order, computed in `processes` processes and cached."
-    return run_groups({"": TaskGroup(fn, tasks, shared, cache, fingerprint)}, processes, progress, desc, isolate, threads, scheduler)[""]
+    return run_groups({"": TaskGroup(fn, tasks, shared, cache, fingerprint, resources)}, processes, progress, desc, isolate, threads, scheduler)[""]
 
 # %% ../nbs/09_tasks.ipynb #443d8a14
 CONNECT_TIMEOUT = 10.0   # seconds `run_groups` waits for a cluster's scheduler before it gives up

@@ -226,13 +226,14 @@ def test_liu_survey_chapter_report_on_synthetic_data(tmp_path, no_summary):
     assert {f.claim for f in r.findings} == registered     # every registered claim is decided, and nothing else
     for f in r.findings:     # every statistic with its interval (the cost rule has none)
         if f.claim != "KNN/CF have high computational and memory cost" and f.verdict != "not tested": assert f.low <= f.value <= f.high, f
-    from movierec_nb.models.liu_verdicts import FINDING_UNITS, recompute_finding     # each interval's units, stored beside the report
+    from movierec_nb.report import FINDING_UNITS     # each interval's units, stored beside the report
+    from movierec_nb.stats import recompute_finding
     units = pd.read_parquet(tmp_path / "liu-survey" / f"synthetic-test.{FINDING_UNITS}")
     assert set(units.claim) == {f.claim for f in r.findings if f.low == f.low}
     gru = next(f for f in r.findings if f.claim.startswith("GRU"))
     assert "equal settings" in gru.statistic and "tuned width" in gru.evidence and {b["model"] for b in r.results["gru_lstm_equal"]} == {"GRU", "LSTM"}
     g = units[units.claim == gru.claim]
-    assert recompute_finding(g.method.iloc[0], g.x, g.y)["low"] == pytest.approx(gru.low, abs=1e-12)
+    assert recompute_finding(g)["low"] == pytest.approx(gru.low, abs=1e-12)
     for fig in ("validation-curves", "accuracy-cost", "gru-lstm", "data-fraction", "imbalance"):
         assert (tmp_path / "liu-survey" / "figures" / f"synthetic-test-{fig}.png").stat().st_size > 10_000
     trends = collect_trends(tmp_path, "test")     # what the summary pools across datasets: this report's points, one dataset

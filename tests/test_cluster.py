@@ -42,6 +42,7 @@ def test_a_chapter_task_list_gives_the_local_pool_numbers_on_a_cluster(cluster, 
     local = T.run_tasks(bench_model, tasks, shared, processes=2, progress=False)
     remote = T.run_tasks(bench_model, tasks, shared, cache=tmp_path, progress=False, scheduler=cluster)
     assert remote.retried == [] and remote.cached == [] and len(list(tmp_path.glob("*.pkl"))) == 3   # the driver wrote the cache
+    assert remote.cluster == cluster                                           # where they ran, for the report's header
     for m in tasks:
         (a, pa), (b, pb) = _numbers(local[m]), _numbers(remote[m])
         assert pd.Series(a).equals(pd.Series(b)), m                # NaN where both have none (a baseline has no epochs)
@@ -70,6 +71,7 @@ def test_a_worker_that_dies_mid_task_costs_one_retry_and_nothing_finished(cluste
     assert results.cached == ["b", "c"] and results["a"] == 4
     more = T.run_tasks(_die_once, {"d": dict(x=5)}, shared, cache=cache, progress=False, scheduler=cluster)
     assert dict(more) == {"d": 25} and more.retried == ["d"]                  # the worker died under d: run again, once
+    assert more.cluster == cluster
     attempts = Path(log).read_text().split()
     assert attempts.count("5") == 2 and attempts.count("3") == attempts.count("4") == 1 and attempts.count("2") == 1
 

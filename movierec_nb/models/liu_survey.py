@@ -20,15 +20,15 @@ from ..baselines import make_model
 from ..metrics import FullCatalogue, RatingError, SampledCandidates, evaluate, user_values
 from ..report import ChapterSettings
 from ..splits import LeaveOneOut, NegativeSampler, Split, TemporalRatio, check_history_leakage, eval_histories, sample_users, sequence_windows, split
-from ..stats import slope_interval
+from ..stats import slope_interval, thirds
 from ..train import Dropout, ExplicitRatings, HistoryScorer, NextItemPairs, TorchScorer, TrainConfig, Trainer, ranking_validator, rating_validator
 from ..tuning import TUNABLE, Param, n_finished, open_study, pruning_validator, run_study, suggest, trials_table
 
 # %% auto #0
 __all__ = ['NEURAL', 'TRADITIONAL', 'FAMILY', 'DEEP', 'NEIGHBOURHOOD', 'FIT', 'TUNE_SPACES', 'FAMILY_COLORS', 'MLPRegressor',
            'movie_tokens', 'TextCNNRegressor', 'SequenceRecommender', 'LiuSettings', 'bench_model', 'study_name',
-           'tune_model', 'summarise_bench', 'pooled_units', 'plot_curves', 'plot_accuracy_cost', 'data_trend', 'thirds',
-           'by_thirds', 'third_gap']
+           'tune_model', 'summarise_bench', 'pooled_units', 'plot_curves', 'plot_accuracy_cost', 'data_trend',
+           'by_thirds']
 
 # %% ../../nbs/14_liu_survey.ipynb #63ce6d1a
 class MLPRegressor(nn.Module):
@@ -410,22 +410,9 @@ def data_trend(per_user: dict[tuple[str, float, int], pd.DataFrame], # (model, s
     return {"points": pts} | slope_interval(np.log10(pts["train interactions"].to_numpy(float)), pts["difference"], level)
 
 # %% ../../nbs/14_liu_survey.ipynb #34d1fbcb
-def thirds(key: pd.Series, labels: tuple[str, str, str] = ("low", "middle", "high")) -> pd.Series:
-    "The third (by `labels`) each unit falls in when the units are ordered by `key` (ties by rank order)."
-    return pd.Series(pd.qcut(key.rank(method="first"), 3, labels=list(labels)), index=key.index)
-
 def by_thirds(hits: pd.DataFrame, # units × models: per-user hit (mean over seeds)
               key: pd.Series, # per-unit value that orders the units (same index)
               labels: tuple[str, str, str] = ("low", "middle", "high")) -> pd.DataFrame:
     "Mean hit of each model in each third of the units ordered by `key`."
     return hits.groupby(thirds(key, labels), observed=True).mean()
 
-def third_gap(hit: pd.Series, key: pd.Series, level: float = 0.95) -> dict[str, float]:
-    "Mean hit of the top third by `key` minus the bottom third, with a normal-approximation interval and Welch's t-test p-value."
-    from scipy import stats
-    t = thirds(key)
-    hi, lo = hit[t == "high"].to_numpy(float), hit[t == "low"].to_numpy(float)
-    d, se = hi.mean() - lo.mean(), np.sqrt(hi.var(ddof=1) / len(hi) + lo.var(ddof=1) / len(lo))
-    z = stats.norm.ppf(0.5 + level / 2)
-    return {"diff": float(d), "low": float(d - z * se), "high": float(d + z * se), "p": float(stats.ttest_ind(hi, lo, equal_var=False).pvalue),
-            "n": int(len(hi) + len(lo))}
