@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
@@ -167,16 +167,22 @@ def collect_gaps(reports: str | Path, profile: str) -> tuple[pd.DataFrame, dict[
     return (pd.concat(rows, ignore_index=True)[cols] if rows else pd.DataFrame(columns=cols)), words
 
 # %% ../nbs/08_summary.ipynb #52401b5c
+def _beside(reports: str | Path, profile: str, suffix: str) -> Iterator[tuple[str, Report, pd.DataFrame | None]]:
+    "Each report of `profile`: its name under `reports`, the report, and the table stored beside it as `<label>-<profile>.<suffix>` (or None)."
+    for p in report_files(reports, profile):
+        f = p.with_name(p.name.removesuffix("metrics.json") + suffix)
+        yield str(p.relative_to(reports)).removesuffix(".metrics.json"), Report.load(p), pd.read_parquet(f) if f.exists() else None
+
+def _same(stored: list[float], again: list[float]) -> bool: return bool(np.isclose(stored, again, rtol=0, atol=1e-12).all())
+
 def recompute_claims(reports: str | Path, profile: str) -> pd.DataFrame:
     "Every measured numeric claim of every report: its interval as stored and as recomputed from the per-unit values beside the report."
     from movierec_nb.report import PER_UNIT
     from movierec_nb.stats import reestimate
     rows = []
-    for p in report_files(reports, profile):
-        r, f = Report.load(p), p.with_name(p.name.removesuffix("metrics.json") + PER_UNIT)
-        pu = pd.read_parquet(f) if f.exists() else None
+    for where, r, pu in _beside(reports, profile, PER_UNIT):
         for c in (c for c in r.claims if np.isfinite(c.low)):
-            row = {"report": str(p.relative_to(reports)).removesuffix(".metrics.json"), "model": c.model, "metric": c.metric, "variant": c.variant,
+            row = {"report": where, "model": c.model, "metric": c.metric, "variant": c.variant,
                    "low": c.low, "high": c.high, "low again": np.nan, "high again": np.nan}
             if pu is not None and "variant" in pu: pu_c = pu[pu.variant == c.variant]
             else: pu_c = pu
@@ -185,7 +191,7 @@ def recompute_claims(reports: str | Path, profile: str) -> pd.DataFrame:
                 e = reestimate([v.value.to_numpy() for _, v in g.groupby("group")], c.extra_sd, c.transform, c.statistic, c.boot_seed)
                 row |= {"low again": e["low"], "high again": e["high"]}
             row["status"] = ("no per-unit file" if pu is None else "no values for this claim" if g is None
-                             else "equal" if np.isclose([row["low"], row["high"]], [row["low again"], row["high again"]], rtol=0, atol=1e-12).all()
+                             else "equal" if _same([row["low"], row["high"]], [row["low again"], row["high again"]])
                              else "differs")
             rows.append(row)
     return pd.DataFrame(rows, columns=["report", "model", "metric", "variant", "low", "high", "low again", "high again", "status"])
@@ -196,16 +202,13 @@ def recompute_findings(reports: str | Path, profile: str) -> pd.DataFrame:
     from movierec_nb.report import FINDING_UNITS
     from movierec_nb.stats import recompute_finding
     rows = []
-    for p in report_files(reports, profile):
-        r, f = Report.load(p), p.with_name(p.name.removesuffix("metrics.json") + FINDING_UNITS)
-        units = pd.read_parquet(f) if f.exists() else None
+    for where, r, units in _beside(reports, profile, FINDING_UNITS):
         for x in (x for x in r.findings if np.isfinite(x.low)):
             u = None if units is None else units[units.claim == x.claim]
             again = recompute_finding(u) if u is not None and len(u) else {"value": np.nan, "low": np.nan, "high": np.nan}
-            stored = [x.value, x.low, x.high]
             status = ("no units file" if units is None else "no units for this finding" if not len(u) else "equal"
-                      if np.isclose(stored, [again["value"], again["low"], again["high"]], rtol=0, atol=1e-12).all() else "differs")
-            rows.append({"report": str(p.relative_to(reports)).removesuffix(".metrics.json"), "claim": x.claim, "value": x.value, "low": x.low,
+                      if _same([x.value, x.low, x.high], [again["value"], again["low"], again["high"]]) else "differs")
+            rows.append({"report": where, "claim": x.claim, "value": x.value, "low": x.low,
                          "high": x.high, "value again": again["value"], "low again": again["low"], "high again": again["high"], "status": status})
     return pd.DataFrame(rows, columns=["report", "claim", "value", "low", "high", "value again", "low again", "high again", "status"])
 
