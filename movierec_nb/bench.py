@@ -21,10 +21,10 @@ from .core import ENV_CACHE_DIR, cache_dir
 from .tasks import resolve_exported
 
 # %% auto #0
-__all__ = ['THROUGHPUT', 'READ_BACK', 'BENCHMARKS', 'ON_REQUEST', 'synthetic_dataset', 'bench_data_load', 'bench_splits',
+__all__ = ['THROUGHPUT', 'TIMED', 'READ_BACK', 'BENCHMARKS', 'ON_REQUEST', 'synthetic_dataset', 'bench_data_load', 'bench_splits',
            'bench_trainer', 'peak_flops', 'flops_per_sample', 'step_breakdown', 'bench_throughput', 'bench_baselines',
-           'bench_stats', 'bench_zeng_paper', 'bench_reproduce', 'bench_tuning', 'bench_rnn_cells', 'profile_table',
-           'bench_profile', 'run_benchmarks', 'main']
+           'bench_stats', 'bench_zeng_paper', 'bench_reproduce', 'bench_tuning', 'bench_rnn_cells', 'bench_cluster',
+           'profile_table', 'bench_profile', 'run_benchmarks', 'main']
 
 # %% ../nbs/21_bench.ipynb #1e3dce68
 def _in_child(fn: Callable[..., dict], args: tuple, env: dict[str, str]) -> dict:
@@ -219,6 +219,20 @@ def step_breakdown(make: Any, loss: str, batch: int, steps: int = 300, seed: int
             for name, dt in zip(spent, (t1 - t0, t2 - t1, t3 - t2)): spent[name] += dt * 1e6 / steps
     return spent
 
+# %% ../nbs/21_bench.ipynb #a1b2c3d4
+def _what_stops(name: str, net: Any, batch: int, fps: float, flops_target: float) -> list[dict]:
+    """Why a step cannot meet the target: the step time the target allows, and what the optimiser must touch each step (Adam, as the
+    papers' code runs it, updates every row of every embedding table, not only the rows of the batch)."""
+    import torch
+    total = sum(p.numel() for p in net.parameters())
+    tables = sum(m.weight.numel() for m in net.modules() if isinstance(m, torch.nn.Embedding))
+    return [_row("throughput", f"{name} @ batch {batch}: step time the target allows", batch * fps / flops_target * 1e6, "µs", None),
+            _row("throughput", f"{name} @ batch {batch}: parameters Adam updates each step (all of them)", total, "numbers", None),
+            _row("throughput", f"{name} @ batch {batch}: share of them in embedding tables", tables / total, "ratio", None),
+            _row("throughput", f"{name} @ batch {batch}: of which the batch's rows", batch * sum(m.weight.shape[1] for m in net.modules()
+                 if isinstance(m, torch.nn.Embedding)), "numbers", None)]
+
+
 # %% ../nbs/21_bench.ipynb #115abcaa
 def bench_throughput(n_samples: int = 400_000, seed: int = 0) -> list[dict]:
     "Each chapter network at its batch (and 512), one thread: FLOPs per sample, samples/s (Trainer, bare loop), share of `peak_flops`."
@@ -240,7 +254,7 @@ def bench_throughput(n_samples: int = 400_000, seed: int = 0) -> list[dict]:
                      _row("throughput", f"{name} @ batch {batch}: Trainer's share of the peak", best["trainer"] * fps / peak, "ratio", target,
                           lower_is_better=False)]
             if target: rows += [_row("throughput", f"{name} @ batch {batch}: {k} µs per step", v, "µs", None)
-                                for k, v in step_breakdown(make, loss, batch, seed=seed).items()]
+                                for k, v in step_breakdown(make, loss, batch, seed=seed).items()] + _what_stops(name, make(), batch, fps, target * peak)
     return rows
 
 # %% ../nbs/21_bench.ipynb #1f160710
@@ -448,6 +462,54 @@ def bench_rnn_cells(dataset: str = "ml-latest-small", # a registry name; the rea
     return rows
 
 
+# %% ../nbs/21_bench.ipynb #8e66edc2
+TIMED = ("fit s", "inference s", "s per epoch", "fit MB", "score MB", "model MB")   # a bench row's fields that are the machine's
+
+def _liu_slice(dataset: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    "The committed quick liu-survey report's settings, the tasks of its first seed at its largest share, and the report's row of each."
+    from movierec_nb.models.liu_survey import LiuSettings
+    from movierec_nb.report import Report
+    from movierec_nb.reproduce import REPO
+    path = REPO / "reports" / "liu-survey" / f"{dataset}-quick.metrics.json"
+    if not path.exists(): raise FileNotFoundError(f"no committed quick liu-survey report for {dataset!r} ({path})")
+    r = Report.load(path)
+    names = set(LiuSettings.__dataclass_fields__)
+    settings = LiuSettings.for_profile("quick", **{k: v for k, v in r.manifest["params"].items() if k in names})
+    top, seed = max(settings.fractions), settings.seeds[0]
+    rows = {b["model"]: b for b in r.results["bench"] if b["fraction"] == top and b["seed"] == seed}
+    tuned = r.results.get("tuning", {})
+    tasks = {m: dict(name=m, frac=top, seed=seed, params=tuned.get(m, {}).get("params", {})) for m in rows}
+    return settings.to_dict(), tasks, rows
+
+def _same_numbers(row: dict[str, Any], committed: dict[str, Any]) -> bool:
+    "Whether a bench row's numbers (all but the machine's timings and memory) equal the committed row's, NaN equal to NaN."
+    keys = [k for k in committed if k not in TIMED]
+    return bool(pd.Series([row.get(k) for k in keys], dtype=object).equals(pd.Series([committed[k] for k in keys], dtype=object)))
+
+# %% ../nbs/21_bench.ipynb #b2af6580
+def bench_cluster(dataset: str = "ml-100k", # a dataset of the committed quick liu-survey reports (its files under the data root)
+                  workers: int = 2, # the local pool's processes, the cluster's workers
+                 ) -> list[dict]:
+    "The liu-survey bench slice in the local pool and on a Dask LocalCluster: wall times, and tasks whose numbers equal the committed report's."
+    import distributed
+    from movierec_nb.data import load_chapter_data
+    from movierec_nb.models.liu_survey import bench_model
+    from movierec_nb.tasks import run_tasks
+    options, tasks, committed = _liu_slice(dataset)
+    data = load_chapter_data(dataset, seed=options["seeds"][0], like="ml-100k")
+    shared, out, name = {"ratings": data.ratings, "items": data.items, "options": options}, [], f"liu-survey {dataset}, {len(tasks)} tasks"
+    for where in ("local pool", "Dask LocalCluster"):
+        t0 = time.perf_counter()
+        if where == "local pool":
+            got = run_tasks(bench_model, tasks, shared, processes=workers, isolate=options["isolate"], progress=False)
+        else:
+            with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0") as c:
+                got = run_tasks(bench_model, tasks, shared, progress=False, scheduler=c.scheduler_address)
+        wall, same = time.perf_counter() - t0, sum(_same_numbers(got[m]["row"], committed[m]) for m in tasks)
+        out += [_row("cluster", f"{name}: {where}, {workers} workers, wall time", wall, "s", None),
+                _row("cluster", f"{name}: {where}, tasks whose numbers equal the committed report's", same, "tasks", len(tasks), lower_is_better=False)]
+    return out
+
 # %% ../nbs/21_bench.ipynb #8d75afdf
 def _read_back_seconds(manifest: dict[str, Any]) -> float:
     "Compute seconds a report read back from the task cache (its manifest's `reused` notes), 0 when none."
@@ -498,8 +560,8 @@ BENCHMARKS: dict[str, Callable[..., list[dict]]] = {"data-load": bench_data_load
                                                      "trainer": bench_trainer, "baselines": bench_baselines,
                                                      "zeng-paper": bench_zeng_paper, "stats": bench_stats, "reproduce": bench_reproduce,
                                                      "tuning": bench_tuning, "rnn-cells": bench_rnn_cells, "profile": bench_profile,
-                                                     "throughput": bench_throughput}
-ON_REQUEST = ("reproduce", "tuning")   # not part of a plain `python -m movierec_nb.bench`: they run for an hour or more
+                                                     "throughput": bench_throughput, "cluster": bench_cluster}
+ON_REQUEST = ("reproduce", "tuning", "cluster")   # not part of a plain `python -m movierec_nb.bench`: they run for an hour or more
 
 def run_benchmarks(names: list[str] | None = None, **kwargs) -> pd.DataFrame:
     "Run the named benchmarks (default: all but `ON_REQUEST`) and return one row per measure."
