@@ -21,10 +21,11 @@ from .core import ENV_CACHE_DIR, cache_dir
 from .tasks import resolve_exported
 
 # %% auto #0
-__all__ = ['THROUGHPUT', 'TIMED', 'READ_BACK', 'BENCHMARKS', 'ON_REQUEST', 'synthetic_dataset', 'bench_data_load', 'bench_splits',
-           'bench_trainer', 'peak_flops', 'flops_per_sample', 'step_breakdown', 'bench_throughput', 'bench_baselines',
-           'bench_stats', 'bench_zeng_paper', 'bench_reproduce', 'bench_tuning', 'bench_rnn_cells', 'bench_cluster',
-           'profile_table', 'bench_profile', 'run_benchmarks', 'main']
+__all__ = ['THROUGHPUT', 'TIMED', 'AAM_EPOCH', 'READ_BACK', 'BENCHMARKS', 'ON_REQUEST', 'synthetic_dataset', 'bench_data_load',
+           'bench_splits', 'bench_trainer', 'peak_flops', 'flops_per_sample', 'step_breakdown', 'bench_throughput',
+           'bench_baselines', 'bench_stats', 'bench_zeng_paper', 'bench_reproduce', 'bench_tuning', 'bench_rnn_cells',
+           'bench_cluster', 'aam_epoch_seconds', 'paper_plan', 'bench_paper_plan', 'profile_table', 'bench_profile',
+           'run_benchmarks', 'main']
 
 # %% ../nbs/21_bench.ipynb #1e3dce68
 def _in_child(fn: Callable[..., dict], args: tuple, env: dict[str, str]) -> dict:
@@ -510,6 +511,117 @@ def bench_cluster(dataset: str = "ml-100k", # a dataset of the committed quick l
                 _row("cluster", f"{name}: {where}, tasks whose numbers equal the committed report's", same, "tasks", len(tasks), lower_is_better=False)]
     return out
 
+# %% ../nbs/21_bench.ipynb #c9df9cff
+def _step_cost(report: Any, step: str) -> tuple[int, float]:
+    "(units, mean compute seconds per unit) of a step whose work a report read back from the task cache (its manifest's note), else (0, NaN)."
+    import re
+    m = re.search(r"(\d+) of \d+ \w+ read back from earlier runs \(([\d,.]+) s", str((report.manifest.get("reused") or {}).get(step, "")))
+    return (int(m.group(1)), float(m.group(2).replace(",", "")) / int(m.group(1))) if m else (0, float("nan"))
+
+def aam_epoch_seconds() -> float:
+    "Seconds of one epoch of aam-hybrid's residual network at Table 9's centre (Table 8's values, batch 64) on ml-1m-partial, one thread."
+    from movierec_nb.core import data_dir, fix_threads
+    from movierec_nb.data import load_chapter_data
+    from movierec_nb.models.aam_hybrid import AamSettings, fit_aam, side_features
+    from movierec_nb.splits import LeaveOneOut, split
+    fix_threads(1)
+    data = load_chapter_data("ml-1m", path=data_dir() / "ml-1m-partial")
+    s, o = split(data.ratings, LeaveOneOut()), AamSettings.for_profile("paper")
+    r = fit_aam(s, side_features(data, s.idmap), **{**o.centre(), "epochs": 1, "heads": o.heads, "residual": True, "seed": 0, "full": False,
+                                                   "device": "cpu"})
+    return float(r["epoch_s"])
+
+# %% ../nbs/21_bench.ipynb #29dfd7ee
+def _liu_rows(load: Callable[[str], Any]) -> list[tuple[str, str, int, float, str]]:
+    "The survey bench's task lists on its three datasets: tuning (scaled to the paper's trials) and the bench."
+    from movierec_nb.models.liu_survey import FAMILY, TUNE_SPACES, LiuSettings
+    liu, rows = LiuSettings.for_profile("paper"), []
+    for d, name in (("ml-100k", "ml-100k-quick"), ("ml-latest-small", "ml-latest-small-quick"), ("ml-1m", "ml-1m-partial-paper")):
+        r = load(f"liu-survey/{name}"); b = pd.DataFrame(r.results["bench"]); trials = r.manifest["params"]["tune_trials"]
+        n, s = _step_cost(r, "tuning")
+        if not n: s = _step_cost(r, "tuning studies")[1] * trials           # an older report noted its trials, not its studies
+        rows += [(f"liu-survey/{d}", f"tuning ({liu.tune_trials} trials a model)", len(TUNE_SPACES), s * liu.tune_trials / trials,
+                  f"liu-survey/{name}: its {trials}-trial studies, scaled"),
+                 (f"liu-survey/{d}", "bench", len(FAMILY) * len(liu.fractions) * len(liu.seeds), float((b["fit s"] + b["inference s"]).mean()),
+                  f"liu-survey/{name}: its rows' fit and inference seconds")]
+    return rows
+
+def _control_rows(load: Callable[[str], Any]) -> list[tuple[str, str, int, float, str]]:
+    "The positive control's task lists: our networks, the authors' code (all four scripts, three seeds), the attribution."
+    from movierec_nb.models.he_ncf import HeSettings
+    he, rows = HeSettings.for_profile("paper"), []
+    for d, name in (("ml-1m", "ml-1m-partial-quick"), ("ml-100k", "ml-100k-quick")):
+        r = load(f"ncf-control/{name}")
+        for step, count in (("our networks", 0), ("the authors' code", len(he.reference) * len(he.reference_seeds)), ("attribution", 0)):
+            n, s = _step_cost(r, step)
+            if n: rows.append((f"ncf-control/{d}", step, count or n, s, f"ncf-control/{name}: the mean of its {n} tasks"))
+    return rows
+
+# %% ../nbs/21_bench.ipynb #aa2dcb00
+def _kanyuch_rows(load: Callable[[str], Any]) -> list[tuple[str, str, int, float, str]]:
+    "kanyuch-deepcf's task lists per split reading: the training seeds and the tuning (scaled to the paper's trials)."
+    from movierec_nb.models.kanyuch_deepcf import KanyuchSettings
+    from movierec_nb.reproduce import RATING_TUNE_TRIALS
+    kan, r, rows = KanyuchSettings.for_profile("paper"), load("kanyuch-deepcf/ml-latest-small-quick"), []
+    trials, paper = r.manifest["params"]["tune_trials"], RATING_TUNE_TRIALS["paper"]
+    for reading in kan.readings:
+        rows += [("kanyuch-deepcf/ml-latest-small", f"{reading}: seeds", len(kan.seeds), _step_cost(r, f"{reading}: seeds")[1],
+                  "kanyuch-deepcf/ml-latest-small-quick: the mean of its seeds"),
+                 ("kanyuch-deepcf/ml-latest-small", f"{reading}: tuning", 1, _step_cost(r, f"{reading}: tuning")[1] * paper / trials,
+                  f"kanyuch-deepcf/ml-latest-small-quick: {trials} trials, scaled to {paper}")]
+    return rows
+
+def _aam_rows(epoch_s: float) -> list[tuple[str, str, int, float, str]]:
+    "aam-hybrid at Table 8's values (plain and residual, three seeds) and Table 9 one factor at a time, each to its epoch budget at most."
+    from movierec_nb.models.aam_hybrid import AamSettings, sensitivity_tasks
+    aam = AamSettings.for_profile("paper")
+    table9 = [t for _ in aam.sensitivity_seeds for t in sensitivity_tasks(aam.centre(), aam.grid).values()]
+    return [("aam-hybrid/ml-1m", "Table 8: plain and residual", 2 * len(aam.seeds), epoch_s * aam.epochs,
+             f"one epoch on this CPU ({epoch_s:.0f} s) × {aam.epochs} epochs at most"),
+            ("aam-hybrid/ml-1m", "Table 9: one factor at a time", len(table9),
+             float(pd.Series([epoch_s * 64 / t["batch_size"] for t in table9]).mean()) * aam.epochs,
+             f"the same epoch, × 64 / batch size, × {aam.epochs} epochs at most"),
+            ("aam-hybrid/ml-1m", "HR definitions (random 80/20 split)", 2, epoch_s * aam.epochs, "the same epoch × 100 epochs at most")]
+
+def _chapter_rows(load: Callable[[str], Any]) -> list[tuple[str, str, int, float, str]]:
+    "Chapters that train in their own process: one task each, priced by the quick report's wall time and read-back compute."
+    rows = []
+    for rep in ("zeng-embedding/ml-100k", "zeng-embedding/ml-latest-small", "zeng-embedding/ml-1m-partial", "wang-ncf/ml-100k",
+                "wang-ncf/ml-latest-small", "wang-ncf/ml-1m-partial", "baselines/ml-100k", "baselines/ml-latest-small"):
+        r = load(f"{rep}-quick")
+        rows.append((rep.replace("ml-1m-partial", "ml-1m"), "the chapter, in its own process", 1,
+                     float(r.manifest["duration_s"]) + _read_back_seconds(r.manifest), f"{rep}-quick's wall time (a lower bound: the paper's budgets are larger)"))
+    return rows
+
+# %% ../nbs/21_bench.ipynb #5f016d70
+AAM_EPOCH = {"seconds": float("nan"), "measured": ""}   # `aam_epoch_seconds()` on this study's CPU: filled in from the measurement below
+
+def paper_plan(aam_epoch_s: float | None = None, # seconds of one aam-hybrid epoch at Table 8's values; None: `AAM_EPOCH`
+               workers: tuple[int, ...] = (1, 2, 8, 32), # worker counts the wall time is given for
+               reports: str | Path | None = None, # the committed reports read (default: the repository's)
+              ) -> pd.DataFrame:
+    "Every task list of the paper profile: tasks, measured seconds per task, CPU-hours, wall hours on N workers (a lower bound), and the source."
+    import math
+    from movierec_nb.report import Report
+    from movierec_nb.reproduce import REPO
+    root = Path(reports) if reports else REPO / "reports"
+    load = lambda name: Report.load(root / f"{name}.metrics.json")                  # noqa: E731
+    epoch = AAM_EPOCH["seconds"] if aam_epoch_s is None else aam_epoch_s
+    rows = _liu_rows(load) + _control_rows(load) + _kanyuch_rows(load) + _aam_rows(epoch) + _chapter_rows(load)
+    t = pd.DataFrame(rows, columns=["run", "task list", "tasks", "s per task", "measured from"])
+    t["CPU-hours"] = t["tasks"] * t["s per task"] / 3600
+    for n in workers: t[f"wall h, {n} worker{'s' if n > 1 else ''}"] = [math.ceil(k / n) * s / 3600 for k, s in zip(t["tasks"], t["s per task"])]
+    return t.sort_values("CPU-hours", ascending=False, ignore_index=True)
+
+def bench_paper_plan(measure_aam: bool = False) -> list[dict]:
+    "`paper_plan` as benchmark rows: each task list's CPU-hours, then the profile's CPU-hours and wall hours on each worker count."
+    t = paper_plan(aam_epoch_seconds() if measure_aam else None)
+    rows = [_row("paper-plan", f"{r['run']} · {r['task list']}: {r['tasks']} tasks × {r['s per task']:,.0f} s ({r['measured from']})", r["CPU-hours"],
+                 "CPU-hours", None) for _, r in t.iterrows()]
+    rows.append(_row("paper-plan", "the paper profile: CPU-hours", float(t["CPU-hours"].sum()), "h", None))
+    return rows + [_row("paper-plan", f"the paper profile on {c.split(', ')[1]}: wall hours (lower bound)", float(t[c].sum()), "h", None)
+                   for c in t.columns if c.startswith("wall h")]
+
 # %% ../nbs/21_bench.ipynb #8d75afdf
 def _read_back_seconds(manifest: dict[str, Any]) -> float:
     "Compute seconds a report read back from the task cache (its manifest's `reused` notes), 0 when none."
@@ -560,7 +672,8 @@ BENCHMARKS: dict[str, Callable[..., list[dict]]] = {"data-load": bench_data_load
                                                      "trainer": bench_trainer, "baselines": bench_baselines,
                                                      "zeng-paper": bench_zeng_paper, "stats": bench_stats, "reproduce": bench_reproduce,
                                                      "tuning": bench_tuning, "rnn-cells": bench_rnn_cells, "profile": bench_profile,
-                                                     "throughput": bench_throughput, "cluster": bench_cluster}
+                                                     "throughput": bench_throughput, "cluster": bench_cluster,
+                                                     "paper-plan": bench_paper_plan}
 ON_REQUEST = ("reproduce", "tuning", "cluster")   # not part of a plain `python -m movierec_nb.bench`: they run for an hour or more
 
 def run_benchmarks(names: list[str] | None = None, **kwargs) -> pd.DataFrame:

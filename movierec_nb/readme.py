@@ -12,8 +12,8 @@ from pathlib import Path
 from .reproduce import REPO
 
 # %% auto #0
-__all__ = ['RESULTS_MARKER', 'CONTROL_MARKER', 'REPORTS_MARKER', 'PROFILE_MARKER', 'profile_markdown', 'reports_markdown',
-           'render_readme']
+__all__ = ['RESULTS_MARKER', 'CONTROL_MARKER', 'REPORTS_MARKER', 'PROFILE_MARKER', 'PLAN_MARKER', 'profile_markdown',
+           'plan_markdown', 'reports_markdown', 'render_readme']
 
 # %% ../nbs/22_readme.ipynb #1fd54e19
 RESULTS_MARKER = "<!-- results table: generated from reports/ -->"
@@ -41,6 +41,23 @@ def profile_markdown(reports: str | os.PathLike, profile: str = "quick", phases:
                       _md_table(top[["report", "phase", "minutes", "share of the profile"]]), "",
                       "(`python -m movierec_nb.bench --only profile` prints every row; a phase is what the chapter timed, the rest "
                       "of a report's wall time is \"outside the timed phases\".)"])
+
+# %% ../nbs/22_readme.ipynb #b7e1c2a9
+PLAN_MARKER = "<!-- the paper profile's plan: generated from reports/ -->"
+
+def plan_markdown(reports: str | os.PathLike) -> str:
+    "The paper profile's task lists priced from the committed reports (`bench.paper_plan`), with the wall time on 1, 2, 8 and 32 workers."
+    from movierec_nb.bench import AAM_EPOCH, paper_plan
+    from movierec_nb.summary import _md_table
+    t = paper_plan(reports=reports)
+    walls = {c.split(", ")[1]: t[c].sum() for c in t.columns if c.startswith("wall h")}
+    shown = t.assign(**{"min per task": (t["s per task"] / 60).round(1), "CPU-hours": t["CPU-hours"].round(2)})
+    return "\n".join([f"The paper profile's task lists, priced on this study's CPU (`python -m movierec_nb.bench --only paper-plan`; aam-hybrid's "
+                      f"epoch at Table 8's values measured {AAM_EPOCH['measured']}): {t['CPU-hours'].sum():,.0f} CPU-hours in all; wall time, "
+                      "a lower bound (each list in rounds of N tasks, the lists one after another): "
+                      + ", ".join(f"{h:,.1f} h on {n}" for n, h in walls.items()) + ".", "",
+                      _md_table(shown[["run", "task list", "tasks", "min per task", "CPU-hours", "measured from"]])])
+
 
 # %% ../nbs/22_readme.ipynb #60faec37
 def reports_markdown(reports: str | os.PathLike) -> str:
@@ -76,6 +93,7 @@ def render_readme(index: str | os.PathLike | None = None, # the front-page noteb
         body = body.replace(RESULTS_MARKER, scope_paragraph(claims) + "\n\n" + compact_table(claims))
     if REPORTS_MARKER in body: body = body.replace(REPORTS_MARKER, reports_markdown(Path(reports) if reports else REPO / "reports"))
     if PROFILE_MARKER in body: body = body.replace(PROFILE_MARKER, profile_markdown(Path(reports) if reports else REPO / "reports"))
+    if PLAN_MARKER in body: body = body.replace(PLAN_MARKER, plan_markdown(Path(reports) if reports else REPO / "reports"))
     if CONTROL_MARKER in body:
         from movierec_nb.summary import collect_controls, control_markdown
         lines = control_markdown(collect_controls(Path(reports) if reports else REPO / "reports", "quick"), brief=True, base="reports/")
