@@ -21,10 +21,10 @@ from .core import ENV_CACHE_DIR, cache_dir
 from .tasks import resolve_exported
 
 # %% auto #0
-__all__ = ['THROUGHPUT', 'TIMED', 'AAM_EPOCH', 'READ_BACK', 'BENCHMARKS', 'ON_REQUEST', 'synthetic_dataset', 'bench_data_load',
+__all__ = ['THROUGHPUT', 'TIMED', 'READ_BACK', 'AAM_EPOCH', 'BENCHMARKS', 'ON_REQUEST', 'synthetic_dataset', 'bench_data_load',
            'bench_splits', 'bench_trainer', 'peak_flops', 'flops_per_sample', 'step_breakdown', 'bench_throughput',
            'bench_baselines', 'bench_stats', 'bench_zeng_paper', 'bench_reproduce', 'bench_tuning', 'bench_rnn_cells',
-           'bench_cluster', 'aam_epoch_seconds', 'paper_plan', 'bench_paper_plan', 'profile_table', 'bench_profile',
+           'bench_cluster', 'profile_table', 'bench_profile', 'aam_epoch_seconds', 'paper_plan', 'bench_paper_plan',
            'run_benchmarks', 'main']
 
 # %% ../nbs/21_bench.ipynb #1e3dce68
@@ -511,6 +511,51 @@ def bench_cluster(dataset: str = "ml-100k", # a dataset of the committed quick l
                 _row("cluster", f"{name}: {where}, tasks whose numbers equal the committed report's", same, "tasks", len(tasks), lower_is_better=False)]
     return out
 
+# %% ../nbs/21_bench.ipynb #8d75afdf
+def _read_back_seconds(manifest: dict[str, Any]) -> float:
+    "Compute seconds a report read back from the task cache (its manifest's `reused` notes), 0 when none."
+    import re
+    return float(sum(float(m.group(1).replace(",", "")) for v in (manifest.get("reused") or {}).values()
+                     for m in [re.search(r"([\d,.]+) s of compute", str(v))] if m))
+
+READ_BACK = "task compute read back from the cache"   # a profile_table phase: what an empty cache would compute again
+
+def profile_table(profile: str = "quick", # the profile whose committed reports are read
+                  reports: str | Path | None = None, # the reports folder (default: the repository's)
+                 ) -> pd.DataFrame:
+    """One row per report and timed phase (plus the rest of its wall time, and the task compute it read back from the task cache, which an
+    empty cache would spend again), sorted by seconds, with its shares of the report, chapter and profile."""
+    from movierec_nb.report import Report
+    from movierec_nb.reproduce import REPO
+    from movierec_nb.summary import report_files
+    rows = []
+    for p in report_files(Path(reports) if reports else REPO / "reports", profile):
+        r = Report.load(p)
+        total, phases = float(r.manifest.get("duration_s") or 0.0), {k: float(v) for k, v in r.timings.items()}
+        phases["outside the timed phases"] = max(total - sum(phases.values()), 0.0)
+        if back := _read_back_seconds(r.manifest): phases[READ_BACK] = back
+        for phase, s in phases.items():
+            rows.append((r.paper, f"{r.paper}/{r.label}", phase, s, total + back, back))
+    t = pd.DataFrame(rows, columns=["chapter", "report", "phase", "seconds", "report seconds", "read back (s)"])
+    if t.empty: raise ValueError(f"no committed {profile!r} report to read (run `python -m movierec_nb.reproduce --profile {profile}`)")
+    whole = t.drop_duplicates("report")["report seconds"].sum()
+    t["share of report"] = t["seconds"] / t["report seconds"].where(t["report seconds"] > 0)
+    t["share of profile"] = t["seconds"] / whole
+    t["chapter share"] = t.groupby("chapter")["seconds"].transform("sum") / whole
+    return t.sort_values("seconds", ascending=False, ignore_index=True)
+
+# %% ../nbs/21_bench.ipynb #e627747e
+def bench_profile(profile: str = "quick") -> list[dict]:
+    "`profile_table` as benchmark rows: the profile's total, each chapter's seconds and share, then each phase over a minute."
+    t = profile_table(profile)
+    whole = t.drop_duplicates("report")["report seconds"].sum()
+    rows = [_row("profile", f"{profile}: every committed report's wall time added up ({t.report.nunique()} reports)", whole, "s", None)]
+    for ch, s in t.groupby("chapter")["seconds"].sum().sort_values(ascending=False).items():
+        rows.append(_row("profile", f"chapter {ch} ({s / whole:.0%} of the profile)", s, "s", None))
+    big = t[t.seconds >= 60][["report", "phase", "seconds", "share of profile"]]
+    rows += [_row("profile", f"{rep}: {ph} ({sh:.0%} of the profile)", s, "s", None) for rep, ph, s, sh in big.itertuples(index=False, name=None)]
+    return rows
+
 # %% ../nbs/21_bench.ipynb #c9df9cff
 def _step_cost(report: Any, step: str) -> tuple[int, float]:
     "(units, mean compute seconds per unit) of a step whose work a report read back from the task cache (its manifest's note), else (0, NaN)."
@@ -621,51 +666,6 @@ def bench_paper_plan(measure_aam: bool = False) -> list[dict]:
     rows.append(_row("paper-plan", "the paper profile: CPU-hours", float(t["CPU-hours"].sum()), "h", None))
     return rows + [_row("paper-plan", f"the paper profile on {c.split(', ')[1]}: wall hours (lower bound)", float(t[c].sum()), "h", None)
                    for c in t.columns if c.startswith("wall h")]
-
-# %% ../nbs/21_bench.ipynb #8d75afdf
-def _read_back_seconds(manifest: dict[str, Any]) -> float:
-    "Compute seconds a report read back from the task cache (its manifest's `reused` notes), 0 when none."
-    import re
-    return float(sum(float(m.group(1).replace(",", "")) for v in (manifest.get("reused") or {}).values()
-                     for m in [re.search(r"([\d,.]+) s of compute", str(v))] if m))
-
-READ_BACK = "task compute read back from the cache"   # a profile_table phase: what an empty cache would compute again
-
-def profile_table(profile: str = "quick", # the profile whose committed reports are read
-                  reports: str | Path | None = None, # the reports folder (default: the repository's)
-                 ) -> pd.DataFrame:
-    """One row per report and timed phase (plus the rest of its wall time, and the task compute it read back from the task cache, which an
-    empty cache would spend again), sorted by seconds, with its shares of the report, chapter and profile."""
-    from movierec_nb.report import Report
-    from movierec_nb.reproduce import REPO
-    from movierec_nb.summary import report_files
-    rows = []
-    for p in report_files(Path(reports) if reports else REPO / "reports", profile):
-        r = Report.load(p)
-        total, phases = float(r.manifest.get("duration_s") or 0.0), {k: float(v) for k, v in r.timings.items()}
-        phases["outside the timed phases"] = max(total - sum(phases.values()), 0.0)
-        if back := _read_back_seconds(r.manifest): phases[READ_BACK] = back
-        for phase, s in phases.items():
-            rows.append((r.paper, f"{r.paper}/{r.label}", phase, s, total + back, back))
-    t = pd.DataFrame(rows, columns=["chapter", "report", "phase", "seconds", "report seconds", "read back (s)"])
-    if t.empty: raise ValueError(f"no committed {profile!r} report to read (run `python -m movierec_nb.reproduce --profile {profile}`)")
-    whole = t.drop_duplicates("report")["report seconds"].sum()
-    t["share of report"] = t["seconds"] / t["report seconds"].where(t["report seconds"] > 0)
-    t["share of profile"] = t["seconds"] / whole
-    t["chapter share"] = t.groupby("chapter")["seconds"].transform("sum") / whole
-    return t.sort_values("seconds", ascending=False, ignore_index=True)
-
-# %% ../nbs/21_bench.ipynb #e627747e
-def bench_profile(profile: str = "quick") -> list[dict]:
-    "`profile_table` as benchmark rows: the profile's total, each chapter's seconds and share, then each phase over a minute."
-    t = profile_table(profile)
-    whole = t.drop_duplicates("report")["report seconds"].sum()
-    rows = [_row("profile", f"{profile}: every committed report's wall time added up ({t.report.nunique()} reports)", whole, "s", None)]
-    for ch, s in t.groupby("chapter")["seconds"].sum().sort_values(ascending=False).items():
-        rows.append(_row("profile", f"chapter {ch} ({s / whole:.0%} of the profile)", s, "s", None))
-    big = t[t.seconds >= 60][["report", "phase", "seconds", "share of profile"]]
-    rows += [_row("profile", f"{rep}: {ph} ({sh:.0%} of the profile)", s, "s", None) for rep, ph, s, sh in big.itertuples(index=False, name=None)]
-    return rows
 
 # %% ../nbs/21_bench.ipynb #26caf02c
 BENCHMARKS: dict[str, Callable[..., list[dict]]] = {"data-load": bench_data_load, "splits": bench_splits,
