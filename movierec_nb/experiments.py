@@ -330,13 +330,15 @@ def ncf_statistics(runs: list[dict[str, Any]], # the data seeds' runs (`run_seed
                    seed: int = 0, # seed of the resampling
                   ) -> dict[str, Any]:
     "Intervals of every model, the paired family of the network against the references (with Holm), and the variance components."
-    from movierec_nb.stats import interval, paired_family
+    from movierec_nb.stats import ESTIMATE_KEYS, estimate, paired_family
     values = {m: pooled(runs, m) for m in METRIC_TESTS}
     sd_train = {m: _sd([r["per_user"][m][name].mean() for r in train_runs]) for m in METRIC_TESTS}
     sd_data = {m: _sd([r["per_user"][m][name].mean() for r in runs]) for m in METRIC_TESTS}
-    widen = {m: (0.0 if np.isnan(sd_train[m]) else sd_train[m] / np.sqrt(len(runs))) for m in METRIC_TESTS}
-    intervals = pd.DataFrame([{"model": mod, "metric": m, **interval(v[mod], widen[m] if mod == name else 0.0, seed=seed)}
-                              for m, v in values.items() for mod in v.columns])
+    widen = {m: (0.0 if np.isnan(sd_train[m]) or len(runs) > 1 else sd_train[m]) for m in METRIC_TESTS}   # one data seed: its training noise
+    by_seed = lambda v: [g.to_numpy(float) for _, g in v.groupby(level="seed", sort=False)]                    # noqa: E731
+    intervals = pd.DataFrame([{"model": mod, "metric": m, **{k: e[k] for k in ESTIMATE_KEYS}}
+                              for m, v in values.items() for mod in v.columns
+                              for e in [estimate(by_seed(v[mod]) if len(runs) > 1 else v[mod].to_numpy(float), widen[m] if mod == name else 0.0, seed=seed)]])
     hr = values["HR@10"].mean().drop(name)
     best = str(hr.idxmax())
     refs = list(dict.fromkeys([r for r in traditional if r in hr.index] + [best]))
