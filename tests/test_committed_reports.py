@@ -22,3 +22,12 @@ def test_every_quick_finding_recomputes_from_its_units():
     t = recompute_findings(REPORTS, "quick")
     assert set(t.report.str.split("/").str[0]) == {"wang-ncf", "kanyuch-deepcf", "aam-hybrid", "liu-survey"}, t.report.unique()
     assert (t.status == "equal").all(), t[t.status != "equal"][["report", "claim", "status"]].to_string()
+
+
+def test_the_summarys_pooled_trend_recomputes_from_the_survey_reports():
+    "The one interval SUMMARY.md computes itself (the survey's data trend pooled over datasets) comes back from the points the liu reports store."
+    from movierec_nb.summary import collect_trends, pooled_trend
+    t = pooled_trend(collect_trends(REPORTS, "quick"))
+    assert t is not None
+    line = f"pooled slope {t['value']:+.4f} per decade of training interactions [{t['low']:+.4f}, {t['high']:+.4f}]"
+    assert line in (REPORTS / "SUMMARY.md").read_text(), line
