@@ -350,6 +350,7 @@ def ncf_statistics(runs: list[dict[str, Any]], # the data seeds' runs (`run_seed
     return {"intervals": intervals, "comparisons": paired_family(values, name, refs, METRIC_TESTS, seed=seed), "variance": variance,
             "per_training_seed": per_train.astype(float), "best_baseline": best, "traditional": [r for r in traditional if r in hr.index]}
 
+# %% ../nbs/06_experiments.ipynb #b444b40a
 def hr_estimate(stats_: dict[str, Any], std: pd.DataFrame, name: str) -> dict[str, float]:
     "The network's sampled HR@10 as `claims.claims_table` takes it: mean, low, high, n of its interval and the sd over data seeds."
     t = stats_["intervals"]
