@@ -286,7 +286,6 @@ class RunManifest:
         "Stamp the end time and duration."
         self.finished, self.duration_s = _now(), round(time.perf_counter() - self._t0, 3)
         return self
-
     def to_dict(self) -> dict[str, Any]:
         "The manifest as a JSON-ready dict."; return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
 
