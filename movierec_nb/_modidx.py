@@ -134,6 +134,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                    'movierec_nb.bench._liu_slice': ('bench.html#_liu_slice', 'movierec_nb/bench.py'),
                                    'movierec_nb.bench._load': ('bench.html#_load', 'movierec_nb/bench.py'),
                                    'movierec_nb.bench._measure': ('bench.html#_measure', 'movierec_nb/bench.py'),
+                                   'movierec_nb.bench._read_back': ('bench.html#_read_back', 'movierec_nb/bench.py'),
                                    'movierec_nb.bench._read_back_seconds': ('bench.html#_read_back_seconds', 'movierec_nb/bench.py'),
                                    'movierec_nb.bench._real_or_synthetic': ('bench.html#_real_or_synthetic', 'movierec_nb/bench.py'),
                                    'movierec_nb.bench._rnn_epochs': ('bench.html#_rnn_epochs', 'movierec_nb/bench.py'),

@@ -512,11 +512,15 @@ def bench_cluster(dataset: str = "ml-100k", # a dataset of the committed quick l
     return out
 
 # %% ../nbs/21_bench.ipynb #8d75afdf
+def _read_back(note: Any) -> tuple[int, float]:
+    "(units, compute seconds) of one of a manifest's `reused` notes ('N of M units read back from earlier runs (S s of compute there)'); (0, 0) without seconds."
+    import re
+    m = re.search(r"(\d+) of \d+ \w+ read back from earlier runs \(([\d,.]+) s of compute", str(note))
+    return (int(m.group(1)), float(m.group(2).replace(",", ""))) if m else (0, 0.0)
+
 def _read_back_seconds(manifest: dict[str, Any]) -> float:
     "Compute seconds a report read back from the task cache (its manifest's `reused` notes), 0 when none."
-    import re
-    return float(sum(float(m.group(1).replace(",", "")) for v in (manifest.get("reused") or {}).values()
-                     for m in [re.search(r"([\d,.]+) s of compute", str(v))] if m))
+    return float(sum(_read_back(v)[1] for v in (manifest.get("reused") or {}).values()))
 
 READ_BACK = "task compute read back from the cache"   # a profile_table phase: what an empty cache would compute again
 
@@ -559,9 +563,8 @@ def bench_profile(profile: str = "quick") -> list[dict]:
 # %% ../nbs/21_bench.ipynb #c9df9cff
 def _step_cost(report: Any, step: str) -> tuple[int, float]:
     "(units, mean compute seconds per unit) of a step whose work a report read back from the task cache (its manifest's note), else (0, NaN)."
-    import re
-    m = re.search(r"(\d+) of \d+ \w+ read back from earlier runs \(([\d,.]+) s", str((report.manifest.get("reused") or {}).get(step, "")))
-    return (int(m.group(1)), float(m.group(2).replace(",", "")) / int(m.group(1))) if m else (0, float("nan"))
+    n, s = _read_back((report.manifest.get("reused") or {}).get(step, ""))
+    return (n, s / n) if n else (0, float("nan"))
 
 def aam_epoch_seconds() -> float:
     "Seconds of one epoch of aam-hybrid's residual network at Table 9's centre (Table 8's values, batch 64) on ml-1m-partial, one thread."

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.xdist_group("cluster")   # under `pytest -n`, one worke
 from movierec_nb import reproduce as R  # noqa: E402
 from movierec_nb import tasks as T  # noqa: E402
 
-TIMED = ("fit s", "inference s", "s per epoch", "fit MB", "score MB", "model MB")   # the machine's, not the numbers'
+from movierec_nb.bench import TIMED  # noqa: E402  (a bench row's fields that are the machine's, not the numbers')
 
 
 @pytest.fixture(scope="module")
