@@ -798,6 +798,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                        'movierec_nb.reproduce._execute_logged': ( 'reproduce.html#_execute_logged',
                                                                                   'movierec_nb/reproduce.py'),
                                        'movierec_nb.reproduce._git_reader': ('reproduce.html#_git_reader', 'movierec_nb/reproduce.py'),
+                                       'movierec_nb.reproduce._html_exporter': ( 'reproduce.html#_html_exporter',
+                                                                                 'movierec_nb/reproduce.py'),
                                        'movierec_nb.reproduce._interrupt_on_signals': ( 'reproduce.html#_interrupt_on_signals',
                                                                                         'movierec_nb/reproduce.py'),
                                        'movierec_nb.reproduce._leaves': ('reproduce.html#_leaves', 'movierec_nb/reproduce.py'),

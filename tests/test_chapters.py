@@ -162,7 +162,9 @@ def test_kanyuch_chapter_report_on_synthetic_data(tmp_path, no_summary):
 
 
 def test_aam_hybrid_chapter_report_on_synthetic_data(tmp_path, no_summary):
-    assert R.main(["--profile", "test", "--paper", "aam-hybrid", "--reports", str(tmp_path), "--device", "cpu"]) == 0
+    # one process: under `make test` pytest's two workers already fill the machine, and a pool of two more would only add two
+    # interpreters' start-up (about 20 s of CPU); the pool path of a chapter's task list is tested in tests/test_cluster.py
+    assert R.main(["--profile", "test", "--paper", "aam-hybrid", "--reports", str(tmp_path), "--device", "cpu", "--set", "processes=1"]) == 0
     r = Report.load(tmp_path / "aam-hybrid" / "synthetic-test.metrics.json")
     registered = [(c.model, c.metric) for c in claims_for("aam-hybrid")]
     assert [(c.model, c.metric) for c in r.claims][:4] == registered and not any(c.variant for c in r.claims[:4])
@@ -244,7 +246,8 @@ def test_liu_survey_chapter_report_on_synthetic_data(tmp_path, no_summary):
 def test_ncf_control_chapter_report_on_synthetic_data(tmp_path, no_summary):
     """The positive control on files in the authors' format: our networks, the authors' code (Keras 3) and the baselines on the same
     candidates, the decision by the registered margin, the attribution, and the published numbers beside, undecided off their data."""
-    assert R.main(["--profile", "test", "--chapter", "ncf-control", "--reports", str(tmp_path), "--device", "cpu"]) == 0
+    # one process, as the aam test (the pool path of `run_groups` is tested in 09_tasks, a chapter's task list in test_cluster.py)
+    assert R.main(["--profile", "test", "--chapter", "ncf-control", "--reports", str(tmp_path), "--device", "cpu", "--set", "processes=1"]) == 0
     r = Report.load(tmp_path / "ncf-control" / "synthetic-test.metrics.json")
     table = r.table("table")
     assert list(table.index) == ["GMF", "MLP", "NeuMF", "NeuMF (pretrained)", "NeuMF (pretrained, SGD)", "popularity", "ease",
