@@ -469,6 +469,7 @@ def export_html(notebook: Path) -> Path:
     with atomic_write(out, encoding="utf-8") as f: f.write(body)
     return out
 
+# %% ../nbs/20_reproduce.ipynb #f019d306
 def _set_aside(partial: Path, failed: Path, stage: Path, stage_failed: Path) -> None:
     "Keep a failed run's output for inspection under the `.failed` names."
     if partial.exists(): os.replace(partial, failed)
