@@ -507,8 +507,8 @@ def bench_cluster(dataset: str = "ml-100k", # a dataset of the committed quick l
             with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0") as c:
                 got = run_tasks(bench_model, tasks, shared, progress=False, scheduler=c.scheduler_address)
         wall, same = time.perf_counter() - t0, sum(_same_numbers(got[m]["row"], committed[m]) for m in tasks)
-        out += [_row("cluster", f"{name}: {where}, {workers} workers, wall time", wall, "s", None),   # compute inside the tasks, apart from the wall
-                _row("cluster", f"{name}: {where}, task compute summed over the tasks", float(sum(got.seconds.values())), "s", None),
+        out += [_row("cluster", f"{name}: {where}, {workers} workers, wall time", wall, "s", None),
+                _row("cluster", f"{name}: {where}, task compute summed over the tasks", float(sum(got.seconds.values())), "s", None),   # apart from the wall
                 _row("cluster", f"{name}: {where}, tasks whose numbers equal the committed report's", same, "tasks", len(tasks), lower_is_better=False)]
     return out
 

@@ -16,6 +16,10 @@ from movierec_nb.train import model_summary
 from conftest import assert_clean_report, drop_summary
 
 NCF = ("zeng-embedding", "wang-ncf")
+# Chapters whose task lists use a pool run in one process here: pytest's two workers already fill the machine, and a pool of two
+# more only adds two interpreters' start-up (about 20 s of CPU for aam). The pool path of `run_groups` is tested in 09_tasks, a
+# chapter's task list in a pool and on a cluster in tests/test_cluster.py.
+ONE_PROCESS = ["--set", "processes=1"]
 
 
 @pytest.fixture(scope="module")
@@ -162,9 +166,7 @@ def test_kanyuch_chapter_report_on_synthetic_data(tmp_path, no_summary):
 
 
 def test_aam_hybrid_chapter_report_on_synthetic_data(tmp_path, no_summary):
-    # one process: under `make test` pytest's two workers already fill the machine, and a pool of two more would only add two
-    # interpreters' start-up (about 20 s of CPU); the pool path of a chapter's task list is tested in tests/test_cluster.py
-    assert R.main(["--profile", "test", "--paper", "aam-hybrid", "--reports", str(tmp_path), "--device", "cpu", "--set", "processes=1"]) == 0
+    assert R.main(["--profile", "test", "--paper", "aam-hybrid", "--reports", str(tmp_path), "--device", "cpu", *ONE_PROCESS]) == 0
     r = Report.load(tmp_path / "aam-hybrid" / "synthetic-test.metrics.json")
     registered = [(c.model, c.metric) for c in claims_for("aam-hybrid")]
     assert [(c.model, c.metric) for c in r.claims][:4] == registered and not any(c.variant for c in r.claims[:4])
@@ -246,8 +248,7 @@ def test_liu_survey_chapter_report_on_synthetic_data(tmp_path, no_summary):
 def test_ncf_control_chapter_report_on_synthetic_data(tmp_path, no_summary):
     """The positive control on files in the authors' format: our networks, the authors' code (Keras 3) and the baselines on the same
     candidates, the decision by the registered margin, the attribution, and the published numbers beside, undecided off their data."""
-    # one process, as the aam test (the pool path of `run_groups` is tested in 09_tasks, a chapter's task list in test_cluster.py)
-    assert R.main(["--profile", "test", "--chapter", "ncf-control", "--reports", str(tmp_path), "--device", "cpu", "--set", "processes=1"]) == 0
+    assert R.main(["--profile", "test", "--chapter", "ncf-control", "--reports", str(tmp_path), "--device", "cpu", *ONE_PROCESS]) == 0
     r = Report.load(tmp_path / "ncf-control" / "synthetic-test.metrics.json")
     table = r.table("table")
     assert list(table.index) == ["GMF", "MLP", "NeuMF", "NeuMF (pretrained)", "NeuMF (pretrained, SGD)", "popularity", "ease",
