@@ -24,8 +24,8 @@ from .tasks import resolve_exported
 __all__ = ['THROUGHPUT', 'TIMED', 'READ_BACK', 'AAM_EPOCH', 'BENCHMARKS', 'ON_REQUEST', 'synthetic_dataset', 'bench_data_load',
            'bench_splits', 'bench_trainer', 'peak_flops', 'flops_per_sample', 'step_breakdown', 'bench_throughput',
            'bench_baselines', 'bench_stats', 'bench_zeng_paper', 'bench_reproduce', 'bench_tuning', 'bench_rnn_cells',
-           'bench_cluster', 'profile_table', 'bench_profile', 'aam_epoch_seconds', 'paper_plan', 'bench_paper_plan',
-           'run_benchmarks', 'main']
+           'bench_cluster', 'profile_table', 'section_times', 'section_table', 'bench_profile', 'aam_epoch_seconds',
+           'paper_plan', 'bench_paper_plan', 'run_benchmarks', 'main']
 
 # %% ../nbs/21_bench.ipynb #1e3dce68
 def _in_child(fn: Callable[..., dict], args: tuple, env: dict[str, str]) -> dict:
@@ -549,6 +549,33 @@ def profile_table(profile: str = "quick", # the profile whose committed reports 
     t["chapter share"] = t.groupby("chapter")["seconds"].transform("sum") / whole
     return t.sort_values("seconds", ascending=False, ignore_index=True)
 
+# %% ../nbs/21_bench.ipynb #51d951b7
+def section_times(notebook: str | Path, # an executed report notebook (papermill's per-cell durations in its metadata)
+                 ) -> pd.Series:
+    "Seconds per `## ` section of the notebook, in notebook order (cells before the first such heading: 'opening'); empty without durations."
+    nb, section, out = json.loads(Path(notebook).read_text(encoding="utf-8")), "opening", {}
+    for cell in nb.get("cells", []):
+        src = "".join(cell.get("source", []))
+        if cell.get("cell_type") == "markdown" and (head := next((ln for ln in src.splitlines() if ln.startswith("## ")), None)):
+            section = head[3:].strip()
+        dur = (cell.get("metadata", {}).get("papermill") or {}).get("duration")
+        if cell.get("cell_type") == "code" and dur is not None: out[section] = out.get(section, 0.0) + float(dur)
+    return pd.Series(out, dtype=float, name="seconds")
+
+def section_table(profile: str = "quick", # the profile whose committed report notebooks are read
+                  reports: str | Path | None = None, # the reports folder (default: the repository's)
+                 ) -> pd.DataFrame:
+    "One row per report and `## ` section: its cells' seconds and share of the notebook's execution, sorted by seconds."
+    from movierec_nb.reproduce import REPO
+    from movierec_nb.summary import report_files
+    frames = []
+    for p in report_files(Path(reports) if reports else REPO / "reports", profile):
+        s = section_times(p.with_name(p.name.replace(".metrics.json", ".ipynb")))
+        if s.sum() > 0: frames.append(pd.DataFrame({"report": f"{p.parent.name}/{p.name.split(f'-{profile}.')[0]}", "section": s.index,
+                                                   "seconds": s.to_numpy(), "share of notebook": (s / s.sum()).to_numpy()}))
+    if not frames: raise ValueError(f"no executed {profile!r} report notebook with cell durations (run `python -m movierec_nb.reproduce --profile {profile}`)")
+    return pd.concat(frames, ignore_index=True).sort_values("seconds", ascending=False, ignore_index=True)
+
 # %% ../nbs/21_bench.ipynb #e627747e
 def bench_profile(profile: str = "quick") -> list[dict]:
     "`profile_table` as benchmark rows: the profile's total, each chapter's seconds and share, then each phase over a minute."
@@ -559,7 +586,9 @@ def bench_profile(profile: str = "quick") -> list[dict]:
         rows.append(_row("profile", f"chapter {ch} ({s / whole:.0%} of the profile)", s, "s", None))
     big = t[t.seconds >= 60][["report", "phase", "seconds", "share of profile"]]
     rows += [_row("profile", f"{rep}: {ph} ({sh:.0%} of the profile)", s, "s", None) for rep, ph, s, sh in big.itertuples(index=False, name=None)]
-    return rows
+    sec = section_table(profile)                        # where the cells' time went, section by section (the executed notebooks)
+    return rows + [_row("profile", f"{rep}, section '{sec_}' ({sh:.0%} of its notebook)", s, "s", None)
+                   for rep, sec_, s, sh in sec[sec.seconds >= 120].itertuples(index=False, name=None)]
 
 # %% ../nbs/21_bench.ipynb #c9df9cff
 def _step_cost(report: Any, step: str) -> tuple[int, float]:

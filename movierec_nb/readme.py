@@ -40,7 +40,15 @@ def profile_markdown(reports: str | os.PathLike, profile: str = "quick", phases:
                       + ", ".join(f"{c} {s / 60:.0f} min ({s / whole:.0%})" for c, s in ch.items()) + ". The costliest phases:", "",
                       _md_table(top[["report", "phase", "minutes", "share of the profile"]]), "",
                       "(`python -m movierec_nb.bench --only profile` prints every row; a phase is what the chapter timed, the rest "
-                      "of a report's wall time is \"outside the timed phases\".)"])
+                      "of a report's wall time is \"outside the timed phases\".)", "", _sections_line(reports, profile)])
+
+def _sections_line(reports: str | os.PathLike, profile: str, n: int = 5) -> str:
+    "The costliest sections of the executed report notebooks (`bench.section_table`), in one sentence."
+    from movierec_nb.bench import section_table
+    try: t = section_table(profile, reports).head(n)
+    except ValueError: return ""
+    return ("Section by section (every cell's time in the executed report notebooks, `bench.section_table`), the costliest: "
+            + "; ".join(f"{r.report} '{r.section}' {r.seconds / 60:.1f} min" for r in t.itertuples()) + ".")
 
 # %% ../nbs/22_readme.ipynb #b7e1c2a9
 PLAN_MARKER = "<!-- the paper profile's plan: generated from reports/ -->"
