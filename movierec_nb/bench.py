@@ -578,7 +578,7 @@ def section_table(profile: str = "quick", # the profile whose committed report n
 
 # %% ../nbs/21_bench.ipynb #e627747e
 def bench_profile(profile: str = "quick") -> list[dict]:
-    "`profile_table` as benchmark rows: the profile's total, each chapter's seconds and share, then each phase over a minute."
+    "`profile_table` as benchmark rows: the profile's total, each chapter's seconds and share, each phase over a minute, then each section over two."
     t = profile_table(profile)
     whole = t.drop_duplicates("report")["report seconds"].sum()
     rows = [_row("profile", f"{profile}: every committed report's wall time added up ({t.report.nunique()} reports)", whole, "s", None)]
